@@ -1,0 +1,38 @@
+"""skmedimg: medical image classification as scikit-learn estimators.
+
+The subpackages are imported on first use (PEP 562), so ``import skmedimg``
+stays light and never imports torch:
+
+* :mod:`skmedimg.datasets`: image folders, MedMNIST files and synthetic phantoms.
+* :mod:`skmedimg.preprocessing`: validation, size outliers, resizing, intensity
+  features and k-means, class balancing.
+* :mod:`skmedimg.neural`: CNN estimators over timm backbones (imports torch).
+* :mod:`skmedimg.utils`: the image reader and input validation.
+"""
+
+import importlib
+
+from ._version import __version__
+
+_SUBMODULES = [
+    "datasets",
+    "ensemble",
+    "inspection",
+    "metrics",
+    "neural",
+    "pipeline",
+    "preprocessing",
+    "utils",
+]
+
+__all__ = ["__version__", *_SUBMODULES]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'skmedimg' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

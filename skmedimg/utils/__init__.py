@@ -1,0 +1,17 @@
+"""Input validation, the image reader and shared helpers."""
+
+from ._io import (
+    IMAGE_EXTENSIONS,
+    ImageReadError,
+    check_images,
+    read_image_sizes,
+    read_images,
+)
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageReadError",
+    "check_images",
+    "read_image_sizes",
+    "read_images",
+]
