@@ -179,8 +179,14 @@ def _validate(X, *, check_files=True):
     """
     if _is_path(X) or isinstance(X, Image.Image):
         raise ImageReadError(
-            [(0, _item_name(X, 0), "a single image was given where a sequence of "
-              "images (sample axis first) was expected; wrap it in a list")],
+            [
+                (
+                    0,
+                    _item_name(X, 0),
+                    "a single image was given where a sequence of "
+                    "images (sample axis first) was expected; wrap it in a list",
+                )
+            ],
             n_items=1,
         )
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
@@ -188,9 +194,15 @@ def _validate(X, *, check_files=True):
     if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
         if X.ndim not in (3, 4) or (X.ndim == 4 and X.shape[-1] not in (1, 2, 3, 4)):
             raise ImageReadError(
-                [(-1, "X", "expected an image array of shape (n_samples, height, "
-                  "width) or (n_samples, height, width, n_channels) with 1-4 "
-                  f"channels, got shape {X.shape}")],
+                [
+                    (
+                        -1,
+                        "X",
+                        "expected an image array of shape (n_samples, height, "
+                        "width) or (n_samples, height, width, n_channels) with 1-4 "
+                        f"channels, got shape {X.shape}",
+                    )
+                ],
                 n_items=X.shape[0] if X.ndim else 0,
             )
         if X.shape[0] == 0 or X.size == 0:
@@ -209,8 +221,14 @@ def _validate(X, *, check_files=True):
     if isinstance(X, np.ndarray):
         if X.ndim != 1:
             raise ImageReadError(
-                [(-1, "X", f"expected a 1-D sequence of images, got an array of "
-                  f"dtype {X.dtype} and shape {X.shape}")],
+                [
+                    (
+                        -1,
+                        "X",
+                        f"expected a 1-D sequence of images, got an array of "
+                        f"dtype {X.dtype} and shape {X.shape}",
+                    )
+                ],
                 n_items=len(X) if X.ndim else 0,
             )
         items = list(X)
@@ -415,7 +433,7 @@ def _is_dicom_file(path):
         return False
 
 
-def _open_file(path, *, size, resize_mode, color, max_pixels):
+def _open_file(path, *, size, color, max_pixels):
     """Open one image file and return a loaded PIL image in mode L or RGB."""
     reason = _check_path(path)
     if reason is not None:
@@ -449,10 +467,7 @@ def _open_file(path, *, size, resize_mode, color, max_pixels):
 
 def _read_one(item, *, size, resize_mode, color, resample, max_pixels):
     if isinstance(item, str):
-        img = _open_file(
-            item, size=size, resize_mode=resize_mode, color=color,
-            max_pixels=max_pixels,
-        )
+        img = _open_file(item, size=size, color=color, max_pixels=max_pixels)
     elif isinstance(item, Image.Image):
         try:
             item.load()
@@ -492,9 +507,13 @@ def _check_options(color, resize_mode, resample):
     if color not in _COLORS:
         raise ValueError(f"color must be one of {_COLORS}, got {color!r}")
     if resize_mode not in _RESIZE_MODES:
-        raise ValueError(f"resize_mode must be one of {_RESIZE_MODES}, got {resize_mode!r}")
+        raise ValueError(
+            f"resize_mode must be one of {_RESIZE_MODES}, got {resize_mode!r}"
+        )
     if resample not in _RESAMPLE:
-        raise ValueError(f"resample must be one of {tuple(_RESAMPLE)}, got {resample!r}")
+        raise ValueError(
+            f"resample must be one of {tuple(_RESAMPLE)}, got {resample!r}"
+        )
 
 
 def _parallel_map(func, items, n_jobs, verbose, desc):
@@ -516,8 +535,9 @@ def _parallel_map(func, items, n_jobs, verbose, desc):
 
 def _stack(images, color):
     if color == "keep" and any(img.shape[-1] == 3 for img in images):
-        images = [np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img
-                  for img in images]
+        images = [
+            np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img for img in images
+        ]
     return np.stack(images)
 
 
@@ -605,8 +625,9 @@ default="bilinear"
     X, failures = _validate(X, check_files=False)
     if isinstance(X, np.ndarray) and X.dtype != object:
         if failures:
-            images = [None if i in {f[0] for f in failures} else X[i]
-                      for i in range(len(X))]
+            images = [
+                None if i in {f[0] for f in failures} else X[i] for i in range(len(X))
+            ]
             raise ImageReadError(failures, images=images)
         fast = _fast_array_path(X, size, color)
         if fast is not None:
@@ -639,7 +660,7 @@ default="bilinear"
     return images
 
 
-def _size_one(item, max_pixels):
+def _size_one(item):
     """(height, width) of one item, from the file header when it is a path."""
     if not isinstance(item, str):
         if isinstance(item, Image.Image):
@@ -714,7 +735,7 @@ def read_image_sizes(X, *, n_jobs=None, verbose=False):
         if i in failed:
             return None, failed[i]
         try:
-            return _size_one(item, None), None
+            return _size_one(item), None
         except _ItemError as exc:
             return None, (i, _item_name(item, i), str(exc))
 

@@ -1,0 +1,407 @@
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skmedimg.utils import ImageReadError, check_images, read_image_sizes, read_images
+
+RNG = np.random.default_rng(0)
+
+
+def _gradient(height=20, width=30):
+    return (np.add.outer(np.arange(height), np.arange(width)) * 4 % 256).astype(
+        np.uint8
+    )
+
+
+def _save(path, img, **kwargs):
+    img.save(path, **kwargs)
+    return str(path)
+
+
+# --------------------------------------------------------------------------
+# Modes: one rule for every Pillow mode
+# --------------------------------------------------------------------------
+
+
+def test_l_and_rgb_are_kept(tmp_path):
+    gray = _gradient()
+    rgb = np.stack([gray, 255 - gray, gray // 2], axis=-1)
+    paths = [
+        _save(tmp_path / "g.png", Image.fromarray(gray)),
+        _save(tmp_path / "c.png", Image.fromarray(rgb)),
+    ]
+    out = read_images(paths)
+    assert isinstance(out, np.ndarray)  # same size: stacked, gray promoted
+    assert out.shape == (2, 20, 30, 3)
+    np.testing.assert_array_equal(out[0, ..., 0], gray)
+    np.testing.assert_array_equal(out[0, ..., 2], gray)
+    np.testing.assert_array_equal(out[1], rgb)
+
+
+@pytest.mark.parametrize(
+    "mode, channels",
+    [
+        ("L", 1),
+        ("LA", 1),
+        ("1", 1),
+        ("RGB", 3),
+        ("RGBA", 3),
+        ("P", 3),
+        ("CMYK", 3),
+        ("I", 1),
+        ("F", 1),
+        ("I;16", 1),
+    ],
+)
+def test_every_mode_becomes_uint8_gray_or_rgb(tmp_path, mode, channels):
+    base = Image.fromarray(_gradient()).convert("RGB")
+    if mode == "I;16":
+        img = Image.fromarray(_gradient().astype(np.uint16) * 200)
+    elif mode == "I":
+        img = Image.fromarray(_gradient().astype(np.int32) * 1000)
+    elif mode == "F":
+        img = Image.fromarray(_gradient().astype(np.float32) * -3.5)
+    else:
+        img = base.convert(mode)
+    out = read_images([img])
+    assert out.dtype == np.uint8
+    assert out.shape == (1, 20, 30, channels)
+    if mode in ("I", "I;16"):
+        # deep integers are min-max rescaled to the full 0..255 range
+        g = _gradient().astype(float)
+        expected = np.rint((g - g.min()) * 255 / (g.max() - g.min()))
+        np.testing.assert_allclose(out[0, ..., 0], expected, atol=1)
+    if mode == "F":
+        # negative scale: min-max reverses nothing, brightest stays brightest
+        assert out[0, 0, 0, 0] == 255 and out[0].min() == 0
+    # a saved file of a mode gives the same pixels as the in-memory image
+    if mode in ("L", "LA", "RGB", "RGBA", "P"):
+        path = _save(tmp_path / "x.png", img)
+        np.testing.assert_array_equal(read_images([path]), out)
+
+
+def test_sixteen_bit_png_is_rescaled_by_min_max(tmp_path):
+    arr = np.array([[100, 1100], [2100, 4195]], dtype=np.uint16)  # 12-bit data
+    path = tmp_path / "deep.png"
+    Image.fromarray(arr).save(path)
+    assert Image.open(path).mode.startswith("I")
+    out = read_images([str(path)])[0, ..., 0]
+    expected = np.rint((arr - 100) * 255.0 / (4195 - 100)).astype(np.uint8)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_color_rules():
+    rgb = RNG.integers(0, 256, (2, 8, 9, 3), dtype=np.uint8)
+    gray = read_images(rgb, color="gray")
+    assert gray.shape == (2, 8, 9, 1)
+    expected = np.asarray(Image.fromarray(rgb[0]).convert("L"))
+    np.testing.assert_array_equal(gray[0, ..., 0], expected)
+    assert read_images(rgb[..., 0], color="rgb").shape == (2, 8, 9, 3)
+    assert read_images(rgb[..., 0]).shape == (2, 8, 9, 1)
+
+
+@pytest.mark.parametrize(
+    "arr, expected",
+    [
+        (np.array([[0.0, 0.5], [1.0, 0.25]]), [[0, 128], [255, 64]]),
+        (np.array([[-1.0, 0.0], [1.0, 3.0]]), [[0, 64], [128, 255]]),
+        (np.array([[0, 1000], [2000, 4000]], dtype=np.uint16), [[0, 64], [128, 255]]),
+        (np.array([[True, False], [False, True]]), [[255, 0], [0, 255]]),
+        (np.full((2, 2), 7.0), [[0, 0], [0, 0]]),
+    ],
+)
+def test_array_bit_depth_rule(arr, expected):
+    out = read_images([arr])
+    np.testing.assert_array_equal(out[0, ..., 0], np.array(expected, dtype=np.uint8))
+
+
+def test_uint8_array_at_target_size_is_returned_without_copy():
+    X = RNG.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    assert read_images(X, size=16, color="rgb") is X
+
+
+# --------------------------------------------------------------------------
+# Sizes, resize modes, draft decoding, parallelism
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resize_mode", ["stretch", "pad", "crop"])
+def test_resize_modes_give_fixed_shape(resize_mode):
+    images = [np.full((40, 20), 200, np.uint8), np.full((10, 30, 3), 90, np.uint8)]
+    out = read_images(images, size=(16, 16), resize_mode=resize_mode)
+    assert out.shape == (2, 16, 16, 3)
+    tall = out[0, ..., 0]
+    if resize_mode == "pad":
+        # aspect kept: a 2:1 tall image fills half the width, the rest is black
+        assert tall[:, 0].max() == 0 and tall[:, 8].min() == 200
+    else:
+        assert tall.min() == 200
+
+
+def test_sizes_differ_without_target_gives_list():
+    images = [np.zeros((5, 6), np.uint8), np.zeros((7, 8, 3), np.uint8)]
+    out = read_images(images)
+    assert isinstance(out, list)
+    assert [im.shape for im in out] == [(5, 6, 1), (7, 8, 3)]
+
+
+def test_jpeg_draft_decodes_large_images_at_reduced_scale(tmp_path):
+    yy, xx = np.mgrid[0:800, 0:800]
+    big = (127 + 100 * np.sin(xx / 40.0) * np.cos(yy / 55.0)).astype(np.uint8)
+    path = _save(tmp_path / "big.jpg", Image.fromarray(big), quality=95)
+    drafted = read_images([path], size=100)
+    full = np.asarray(Image.open(path).convert("L").resize((100, 100)))
+    assert drafted.shape == (1, 100, 100, 1)
+    assert np.abs(drafted[0, ..., 0].astype(int) - full).mean() < 2.0
+
+
+def test_parallel_and_serial_reading_agree(tmp_path):
+    paths = [
+        _save(
+            tmp_path / f"{i}.png",
+            Image.fromarray(RNG.integers(0, 256, (12, 9), dtype=np.uint8)),
+        )
+        for i in range(8)
+    ]
+    np.testing.assert_array_equal(
+        read_images(paths, size=8, n_jobs=2), read_images(paths, size=8)
+    )
+
+
+def test_read_image_sizes_reads_headers(tmp_path):
+    paths = [
+        _save(tmp_path / "a.png", Image.new("L", (30, 20))),
+        _save(tmp_path / "b.jpg", Image.new("RGB", (7, 11))),
+    ]
+    sizes = read_image_sizes(paths + [np.zeros((3, 4))], n_jobs=2)
+    assert sizes.tolist() == [[20, 30], [11, 7], [3, 4]]
+    assert read_image_sizes(np.zeros((2, 5, 6, 3))).tolist() == [[5, 6], [5, 6]]
+
+
+def test_path_like_and_pandas_series(tmp_path):
+    pd = pytest.importorskip("pandas")
+    path = tmp_path / "a.png"
+    Image.new("L", (4, 4), 9).save(path)
+    assert read_images([path]).shape == (1, 4, 4, 1)
+    assert read_images(pd.Series([str(path), str(path)])).shape == (2, 4, 4, 1)
+
+
+# --------------------------------------------------------------------------
+# DICOM
+# --------------------------------------------------------------------------
+
+
+def _write_dicom(
+    path, pixels, *, photometric="MONOCHROME2", slope=1.0, intercept=0.0, window=None
+):
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.RescaleSlope = slope
+    ds.RescaleIntercept = intercept
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    pydicom.dcmwrite(str(path), ds, enforce_file_format=True)
+    return str(path)
+
+
+def test_dicom_rescale_and_window(tmp_path):
+    pixels = np.array([[0, 1000], [2000, 3000]], dtype=np.uint16)
+    # stored 0..3000, slope 1, intercept -1000 -> -1000..2000 HU; window 0..2000
+    path = _write_dicom(
+        tmp_path / "ct.dcm", pixels, intercept=-1000, window=(1000, 2000)
+    )
+    out = read_images([path])[0, ..., 0]
+    np.testing.assert_array_equal(out, [[0, 0], [128, 255]])
+    assert read_image_sizes([path]).tolist() == [[2, 2]]
+
+
+def test_dicom_monochrome1_is_inverted_and_found_without_extension(tmp_path):
+    pixels = np.array([[0, 100], [200, 400]], dtype=np.uint16)
+    mono2 = _write_dicom(tmp_path / "a.dcm", pixels)
+    mono1 = _write_dicom(tmp_path / "b_noext", pixels, photometric="MONOCHROME1")
+    out = read_images([mono2, mono1])
+    np.testing.assert_array_equal(out[1], 255 - out[0])
+    assert out[0, 1, 1, 0] == 255
+
+
+# --------------------------------------------------------------------------
+# Bad input: one error type, every bad item named, good items kept
+# --------------------------------------------------------------------------
+
+
+def _bad_files(tmp_path):
+    good = _save(tmp_path / "good.png", Image.fromarray(_gradient()))
+    jpeg = io.BytesIO()
+    Image.fromarray(RNG.integers(0, 256, (64, 64), dtype=np.uint8)).save(
+        jpeg, format="JPEG"
+    )
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image at all")
+    directory = tmp_path / "folder.png"
+    directory.mkdir()
+    missing = tmp_path / "missing.png"
+    return good, {
+        str(truncated): "truncated or corrupt",
+        str(empty): "empty file",
+        str(text): "not a recognised image format",
+        str(directory): "is a directory",
+        str(missing): "file not found",
+    }
+
+
+def test_every_bad_file_is_named_with_its_reason_and_good_ones_kept(tmp_path):
+    good, bad = _bad_files(tmp_path)
+    items = [good, *bad, good]
+    with pytest.raises(ImageReadError) as info:
+        read_images(items, size=10)
+    err = info.value
+    assert isinstance(err, ValueError)
+    assert {item for _, item, _ in err.failures} == set(bad)
+    for path, reason in bad.items():
+        line = next(line for line in str(err).splitlines() if path in line)
+        assert reason in line, line
+    assert f"5 of {len(items)}" in str(err)
+    assert err.images[0].shape == (10, 10, 1) and err.images[-1].shape == (10, 10, 1)
+    assert all(img is None for img in err.images[1:-1])
+
+
+def test_check_images_names_bad_files_without_decoding(tmp_path):
+    good, bad = _bad_files(tmp_path)
+    with pytest.raises(ImageReadError) as info:
+        check_images([good, *bad])
+    # header-level problems are found; decoding problems are not checked here
+    named = {item for _, item, _ in info.value.failures}
+    assert named == {
+        p
+        for p, r in bad.items()
+        if r in ("empty file", "is a directory", "file not found")
+    }
+
+
+def test_nan_and_inf_arrays_are_named_by_index():
+    X = RNG.random((4, 5, 5))
+    X[1, 2, 2] = np.nan
+    X[3, 0, 0] = np.inf
+    with pytest.raises(ImageReadError, match="NaN or infinite") as info:
+        check_images(X)
+    assert [i for i, _, _ in info.value.failures] == [1, 3]
+    with pytest.raises(ImageReadError) as info:
+        read_images(X)
+    assert info.value.images[0] is not None and info.value.images[1] is None
+    with pytest.raises(ImageReadError, match=r"item 1 \(ndarray\): contains NaN"):
+        read_images([X[0], X[1]])
+
+
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (np.zeros((4, 5)), "got shape (4, 5)"),
+        (np.zeros((2, 3, 4, 5, 6)), "got shape (2, 3, 4, 5, 6)"),
+        (np.zeros((2, 4, 4, 7)), "with 1-4 channels"),
+        (np.zeros((0, 4, 4)), "empty input"),
+        ([], "empty input"),
+        ("image.png", "a single image was given"),
+        (42, "expected a sequence of images, got int"),
+        ([np.zeros((2, 2, 2, 2))], "item 0 (ndarray): expected an image of shape"),
+        ([np.zeros((0, 3))], "empty image"),
+        ([3.5], "unsupported item type float"),
+        ([np.array([["a"]])], "unsupported dtype"),
+    ],
+)
+def test_wrong_inputs(X, message):
+    with pytest.raises(ImageReadError) as info:
+        check_images(X)
+    assert message in str(info.value)
+
+
+def _png_claiming_size(path, width, height):
+    """A tiny valid PNG whose header claims a huge size (a decompression bomb)."""
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, format="PNG")
+    data = bytearray(buf.getvalue())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr : ihdr + 17])) & 0xFFFFFFFF
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", crc)
+    Path(path).write_bytes(bytes(data))
+    return str(path)
+
+
+def test_decompression_bomb_is_rejected_before_decoding(tmp_path):
+    bomb = _png_claiming_size(tmp_path / "bomb.png", 60_000, 60_000)
+    good = _save(tmp_path / "ok.png", Image.new("L", (30, 30)))
+    with pytest.raises(ImageReadError) as info:
+        read_images([good, bomb], size=8)
+    assert [item for _, item, _ in info.value.failures] == [bomb]
+    assert "decompression bomb" in str(info.value)
+    assert info.value.images[0].shape == (8, 8, 1)
+    # a lower limit of the caller's own also applies
+    with pytest.raises(ImageReadError, match="exceeds max_pixels=100"):
+        read_images([good], max_pixels=100)
+
+
+def test_error_pickles_with_its_details():
+    import pickle
+
+    err = ImageReadError([(2, "x.png", "file not found")], images=[1, 2, None])
+    back = pickle.loads(pickle.dumps(err))
+    assert back.failures == err.failures and str(back) == str(err)
+
+
+def test_invalid_options():
+    X = np.zeros((1, 4, 4), np.uint8)
+    with pytest.raises(ValueError, match="color must be one of"):
+        read_images(X, color="cmyk")
+    with pytest.raises(ValueError, match="resize_mode must be one of"):
+        read_images(X, resize_mode="zoom")
+    with pytest.raises(ValueError, match="size must be"):
+        read_images(X, size=(0, 3))
+
+
+# --------------------------------------------------------------------------
+# Real data
+# --------------------------------------------------------------------------
+
+
+def test_reads_every_original_resolution_test_image(brain_testing_original):
+    paths = sorted(str(p) for p in brain_testing_original.rglob("*.jpg"))
+    assert len(paths) == 1311
+    sizes = read_image_sizes(paths, n_jobs=2)
+    assert len({tuple(s) for s in sizes}) == 194
+    images = read_images(paths, size=224, color="rgb", n_jobs=2)
+    assert images.shape == (1311, 224, 224, 3) and images.dtype == np.uint8
+    gray = read_images(paths[:50], size=64, color="gray")
+    assert gray.shape == (50, 64, 64, 1)
+
+
+def test_reads_mixed_rgb_and_gray_224_set(brain_testing):
+    paths = sorted(str(p) for p in brain_testing.rglob("*.jpg"))
+    assert len(paths) == 1311
+    modes = {Image.open(p).mode for p in paths[::10]}
+    assert modes >= {"L", "RGB"}
+    images = read_images(paths, n_jobs=2)
+    assert images.shape == (1311, 224, 224, 3)
