@@ -384,13 +384,18 @@ def _resize(img, size, resize_mode, resample):
     return ImageOps.pad(img, (width, height), method=resample, color=0)
 
 
-def _read_dicom(path):
+def _pydicom():
     try:
         import pydicom
     except ImportError:
         raise _ItemError(
             "reading DICOM needs pydicom: pip install 'skmedimg[dicom]'"
         ) from None
+    return pydicom
+
+
+def _read_dicom(path):
+    pydicom = _pydicom()
     try:
         ds = pydicom.dcmread(path)
         arr = ds.pixel_array
@@ -422,9 +427,16 @@ def _is_multi(value):
     return not isinstance(value, str) and hasattr(value, "__len__")
 
 
-def _is_dicom_file(path):
-    if path.lower().endswith(_DICOM_EXTENSIONS):
-        return True
+def _has_dicom_extension(path):
+    return path.lower().endswith(_DICOM_EXTENSIONS)
+
+
+def _has_dicom_magic(path):
+    """DICOM files without the extension carry b"DICM" after a 128-byte preamble.
+
+    Only asked when Pillow cannot identify a file, so ordinary images are
+    opened once.
+    """
     try:
         with open(path, "rb") as fh:
             fh.seek(128)
@@ -438,11 +450,13 @@ def _open_file(path, *, size, color, max_pixels):
     reason = _check_path(path)
     if reason is not None:
         raise _ItemError(reason)
-    if _is_dicom_file(path):
+    if _has_dicom_extension(path):
         return _read_dicom(path)
     try:
         img = Image.open(path)
     except UnidentifiedImageError:
+        if _has_dicom_magic(path):
+            return _read_dicom(path)
         raise _ItemError("not a recognised image format") from None
     except Image.DecompressionBombError as exc:
         raise _ItemError(f"decompression bomb guard: {exc}") from None
@@ -669,27 +683,28 @@ def _size_one(item):
     reason = _check_path(item)
     if reason is not None:
         raise _ItemError(reason)
-    if _is_dicom_file(item):
-        try:
-            import pydicom
-        except ImportError:
-            raise _ItemError(
-                "reading DICOM needs pydicom: pip install 'skmedimg[dicom]'"
-            ) from None
-        try:
-            ds = pydicom.dcmread(item, stop_before_pixels=True)
-            return int(ds.Rows), int(ds.Columns)
-        except Exception as exc:
-            raise _ItemError(f"unreadable DICOM header ({exc})") from None
+    if _has_dicom_extension(item):
+        return _dicom_size(item)
     try:
         with Image.open(item) as img:
             return img.height, img.width
     except UnidentifiedImageError:
+        if _has_dicom_magic(item):
+            return _dicom_size(item)
         raise _ItemError("not a recognised image format") from None
     except Image.DecompressionBombError as exc:
         raise _ItemError(f"decompression bomb guard: {exc}") from None
     except OSError as exc:
         raise _ItemError(f"cannot open image ({exc})") from None
+
+
+def _dicom_size(path):
+    pydicom = _pydicom()
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        return int(ds.Rows), int(ds.Columns)
+    except Exception as exc:
+        raise _ItemError(f"unreadable DICOM header ({exc})") from None
 
 
 def read_image_sizes(X, *, n_jobs=None, verbose=False):

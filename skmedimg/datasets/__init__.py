@@ -1,0 +1,21 @@
+"""Datasets: image folders, MedMNIST files and synthetic phantoms.
+
+* :func:`load_image_folder` lists the images of a ``<root>/<class>/<image>``
+  folder (the Kaggle layout) with their labels.
+* :func:`load_medmnist` reads the official MedMNIST npz files (same names and
+  md5 values as the ``medmnist`` package), downloading them on request.
+* :func:`make_phantoms` generates synthetic MRI-like labelled images: the
+  embedded dataset that lets everything run offline.
+"""
+
+from ._folder import load_image_folder
+from ._medmnist import MEDMNIST_NAMES, load_medmnist
+from ._phantoms import PHANTOM_CLASSES, make_phantoms
+
+__all__ = [
+    "MEDMNIST_NAMES",
+    "PHANTOM_CLASSES",
+    "load_image_folder",
+    "load_medmnist",
+    "make_phantoms",
+]
