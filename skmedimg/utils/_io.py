@@ -181,7 +181,7 @@ def _validate(X, *, check_files=True):
         raise ImageReadError(
             [
                 (
-                    0,
+                    -1,
                     _item_name(X, 0),
                     "a single image was given where a sequence of "
                     "images (sample axis first) was expected; wrap it in a list",
@@ -191,6 +191,19 @@ def _validate(X, *, check_files=True):
         )
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
         X = X.to_numpy()  # pandas Series / DataFrame column
+    elif hasattr(X, "tocsr") or hasattr(X, "toarray"):
+        raise ImageReadError(
+            [
+                (
+                    -1,
+                    "X",
+                    "a sparse matrix is not image input; pass a dense array "
+                    "of shape (n_samples, height, width[, n_channels])",
+                )
+            ],
+        )
+    elif hasattr(X, "__array__") and not isinstance(X, list | tuple | np.ndarray):
+        X = np.asarray(X)
     if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
         if X.ndim not in (3, 4) or (X.ndim == 4 and X.shape[-1] not in (1, 2, 3, 4)):
             raise ImageReadError(
