@@ -106,6 +106,11 @@ class ImageReadError(ValueError):
         super().__init__(self._message())
 
     def _message(self):
+        if self.failures and all(index < 0 for index, _, _ in self.failures):
+            # a problem with the input as a whole, not with some of its items
+            return "image input could not be used: " + "; ".join(
+                reason for _, _, reason in self.failures
+            )
         total = f" of {self.n_items}" if self.n_items else ""
         lines = [f"{len(self.failures)}{total} image(s) could not be used:"]
         lines += [f"  {item}: {reason}" for _, item, reason in self.failures]

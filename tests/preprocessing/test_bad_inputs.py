@@ -109,8 +109,11 @@ def test_malformed_parameter_contents(estimator, message):
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=IDS)
 def test_empty_input(estimator):
     for X, message in [
-        (np.zeros((0, 8, 8), dtype=np.uint8), "X: empty input (shape (0, 8, 8))"),
-        ([], "X: empty input (no images)"),
+        (
+            np.zeros((0, 8, 8), dtype=np.uint8),
+            "image input could not be used: empty input (shape (0, 8, 8))",
+        ),
+        ([], "image input could not be used: empty input (no images)"),
     ]:
         with pytest.raises(ImageReadError, match=re.escape(message)):
             clone(estimator).fit(X, [])
