@@ -1,0 +1,56 @@
+"""CNN estimators over timm backbones (this subpackage imports torch).
+
+* :class:`CNNClassifier`: transfer learning with any timm backbone, as a
+  scikit-learn classifier built on skorch.
+* :func:`create_backbone` and the weights / freezing helpers: the one place
+  that builds backbones and resolves pretrained weights, offline first.
+* :func:`resolve_device`, :func:`resolve_precision`, :func:`autocast`: the one
+  device / precision helper.
+* :func:`save_model` / :func:`load_model`: a safe file format (safetensors +
+  JSON) that runs no code on load.
+"""
+
+from ._augment import AUGMENT_PRESETS, BatchAugment, make_augment
+from ._backbone import (
+    SHIPPED_WEIGHTS,
+    WeightsNotFoundError,
+    check_model_name,
+    create_backbone,
+    find_last_conv,
+    freeze_backbone,
+    keep_frozen_in_eval,
+    list_stages,
+    load_weights,
+    resolve_weights,
+    shipped_weights_path,
+)
+from ._classifier import CNNClassifier, ImageClassifierModule
+from ._device import autocast, resolve_device, resolve_precision
+from ._losses import FalseNegativeLoss, FocalLoss
+from ._persist import load_model, save_model
+
+__all__ = [
+    "AUGMENT_PRESETS",
+    "BatchAugment",
+    "CNNClassifier",
+    "FalseNegativeLoss",
+    "FocalLoss",
+    "ImageClassifierModule",
+    "load_model",
+    "make_augment",
+    "save_model",
+    "SHIPPED_WEIGHTS",
+    "WeightsNotFoundError",
+    "autocast",
+    "check_model_name",
+    "create_backbone",
+    "find_last_conv",
+    "freeze_backbone",
+    "keep_frozen_in_eval",
+    "list_stages",
+    "load_weights",
+    "resolve_device",
+    "resolve_precision",
+    "resolve_weights",
+    "shipped_weights_path",
+]

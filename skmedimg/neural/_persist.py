@@ -1,0 +1,251 @@
+"""Save and load fitted CNN estimators in a format that runs no code on load.
+
+A pickle (or joblib) file can execute arbitrary code when it is loaded, so a
+model received from someone else should not be unpickled. :func:`save_model`
+writes one ``.safetensors`` file: the network's tensors, plus the estimator's
+parameters and fitted attributes (``classes_``, ``history_`` ...) as JSON in
+the file's metadata. :func:`load_model` rebuilds the estimator from them; it
+reads tensors and JSON only, always onto the CPU first, so a model trained on
+a GPU loads on a CPU-only machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from ._augment import make_augment
+from ._backbone import create_backbone, freeze_backbone
+from ._classifier import CNNClassifier, ImageClassifierModule, _make_head
+from ._device import resolve_precision
+
+__all__ = ["load_model", "save_model"]
+
+_FORMAT = "skmedimg.CNNClassifier"
+_FORMAT_VERSION = "1"
+
+
+def _jsonable(value):
+    """Convert a parameter value to JSON types, or raise TypeError."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {"__dict__": [[_jsonable(k), _jsonable(v)] for k, v in value.items()]}
+    raise TypeError(type(value).__name__)
+
+
+def _from_json(value):
+    if isinstance(value, dict) and "__dict__" in value:
+        return {_from_json(k): _from_json(v) for k, v in value["__dict__"]}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def save_model(estimator, path):
+    """Save a fitted :class:`CNNClassifier` to a ``.safetensors`` file.
+
+    Parameters
+    ----------
+    estimator : CNNClassifier
+        A fitted estimator. Parameters must be plain values (numbers,
+        strings, tuples, dicts); a callable ``augment``, a loss module or
+        ``callbacks`` cannot be written safely and raise ``ValueError``
+        (``memory`` is not saved: it is a cache).
+    path : str or path-like
+        Output file, conventionally ending in ``.safetensors``.
+
+    Returns
+    -------
+    path : str
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        If a parameter cannot be represented as JSON.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from skmedimg.neural import CNNClassifier, save_model, load_model
+    >>> X = np.random.default_rng(0).integers(0, 255, (8, 16, 16), dtype=np.uint8)
+    >>> clf = CNNClassifier("test_resnet", pretrained=False, freeze="backbone",
+    ...                     batch_size=4, max_epochs=1, random_state=0)
+    >>> clf = clf.fit(X, [0, 1] * 4)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> loaded = load_model(save_model(clf, path))
+    >>> bool(np.allclose(loaded.predict_proba(X), clf.predict_proba(X)))
+    True
+    """
+    from safetensors.torch import save_file
+
+    if not isinstance(estimator, CNNClassifier):
+        raise TypeError(f"save_model saves a CNNClassifier, got {type(estimator)}")
+    check_is_fitted(estimator)
+    params = estimator.get_params(deep=False)
+    params["memory"] = None
+    if isinstance(params.get("device"), torch.device):
+        params["device"] = str(params["device"])
+    config_params, bad = {}, []
+    for key, value in params.items():
+        try:
+            config_params[key] = _jsonable(value)
+        except TypeError as exc:
+            bad.append(f"{key} ({exc})")
+    if bad:
+        raise ValueError(
+            "these parameters cannot be saved in the safe format (they are code, "
+            f"not data): {', '.join(bad)}. Set them to plain values (a preset "
+            "name for augment, a loss name) or use pickle for trusted use."
+        )
+    classes = estimator.classes_
+    module = estimator.net_.module_
+    config = {
+        "params": config_params,
+        "classes": classes.tolist(),
+        "classes_dtype": classes.dtype.str if classes.dtype != object else "object",
+        "image_size": list(estimator.image_size_),
+        "data_config": _jsonable(estimator.data_config_),
+        "weights_source": estimator.weights_source_,
+        "history": estimator.history_,
+        "n_epochs": estimator.n_epochs_,
+        "best_epoch": estimator.best_epoch_,
+        "frozen": module.frozen,
+    }
+    tensors = {
+        key: value.detach().to("cpu").contiguous().clone()
+        for key, value in module.state_dict().items()
+    }
+    metadata = {
+        "format": _FORMAT,
+        "format_version": _FORMAT_VERSION,
+        "config": json.dumps(config),
+    }
+    path = os.fspath(path)
+    save_file(tensors, path, metadata=metadata)
+    return path
+
+
+def _load_device(device):
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(
+            f"the model was saved with device={str(device)!r}, but no CUDA "
+            "device is available; loading it on the CPU",
+            UserWarning,
+            stacklevel=3,
+        )
+        return torch.device("cpu")
+    return device
+
+
+def load_model(path):
+    """Load a :class:`CNNClassifier` written by :func:`save_model`.
+
+    Only tensors and JSON are read: no code runs. The model goes to the
+    device its ``device`` parameter names when available (``"auto"``: CUDA if
+    present), else to the CPU.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save_model`.
+
+    Returns
+    -------
+    estimator : CNNClassifier
+        A fitted estimator that predicts like the saved one. The optimizer
+        state is not saved: calling ``fit`` again trains from scratch.
+
+    Raises
+    ------
+    ValueError
+        If the file was not written by :func:`save_model`.
+    """
+    from safetensors import safe_open
+
+    path = os.fspath(path)
+    with safe_open(path, framework="pt", device="cpu") as handle:
+        metadata = handle.metadata() or {}
+        if metadata.get("format") != _FORMAT:
+            raise ValueError(
+                f"{path!r} is not a CNNClassifier saved by skmedimg.neural.save_model"
+            )
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    config = json.loads(metadata["config"])
+    params = {key: _from_json(value) for key, value in config["params"].items()}
+    for key in ("head", "image_size"):
+        if isinstance(params.get(key), list):
+            params[key] = tuple(params[key])
+    estimator = CNNClassifier(**params)
+    routed = estimator._check_routed_params()
+
+    dtype = config["classes_dtype"]
+    estimator.classes_ = np.array(
+        config["classes"], dtype=object if dtype == "object" else np.dtype(dtype)
+    )
+    estimator.image_size_ = tuple(config["image_size"])
+    data_config = _from_json(config["data_config"])
+    for key in ("input_size", "mean", "std"):
+        if isinstance(data_config.get(key), list):
+            data_config[key] = tuple(data_config[key])
+    estimator.data_config_ = data_config
+    estimator.weights_source_ = config["weights_source"]
+    estimator.history_ = config["history"]
+    estimator.n_epochs_ = config["n_epochs"]
+    estimator.best_epoch_ = config["best_epoch"]
+    device = _load_device(params.get("device"))
+    estimator.device_ = device
+
+    backbone, _ = create_backbone(
+        estimator.model_name,
+        pretrained=False,
+        image_size=estimator.image_size,
+        **routed["module"],
+    )
+    frozen = freeze_backbone(backbone, estimator.freeze)
+    head = () if estimator.head is None else tuple(estimator.head)
+    module = ImageClassifierModule(
+        backbone,
+        _make_head(
+            backbone.num_features,
+            head,
+            len(estimator.classes_),
+            float(estimator.dropout),
+        ),
+        mean=data_config["mean"],
+        std=data_config["std"],
+        augment=make_augment(estimator.augment),
+        frozen=frozen,
+        channels_last=device.type == "cuda",
+    )
+    module.load_state_dict(tensors, strict=True)
+    module.to(device)
+    net = estimator._build_net(
+        module,
+        torch.nn.CrossEntropyLoss(),
+        routed=routed,
+        device=device,
+        amp_dtype=resolve_precision(estimator.precision, device)
+        if estimator.precision != "fp16" or device.type == "cuda"
+        else None,
+        seed=0,
+        batch_size=int(estimator.batch_size),
+    )
+    net.initialize()
+    estimator.net_ = net
+    return estimator

@@ -1,0 +1,197 @@
+"""Training behaviour of CNNClassifier: fast path, freezing, schedules, losses."""
+
+import numpy as np
+import pytest
+import torch
+from joblib import Memory
+
+import skmedimg.neural._classifier as classifier_module
+from skmedimg.neural import BatchAugment, CNNClassifier, load_model, save_model
+from tests.neural.test_estimator_contract import make_lesions, tiny
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_lesions(n_samples=40)
+
+
+def test_frozen_cache_equals_running_the_frozen_backbone(data):
+    X, y = data
+    X, y = X[:24], y[:24]
+    fast = tiny(max_epochs=3).fit(X, y)
+    # An identity augmentation disables the cache: the frozen backbone runs
+    # on every batch of every epoch.
+    slow = tiny(max_epochs=3, augment=BatchAugment()).fit(X, y)
+    np.testing.assert_allclose(
+        fast.history_["train_loss"], slow.history_["train_loss"], rtol=1e-4
+    )
+    np.testing.assert_allclose(fast.predict_proba(X), slow.predict_proba(X), atol=1e-5)
+
+
+def test_frozen_backbone_does_not_change(data):
+    X, y = data
+    clf = tiny(max_epochs=2, augment="flip", freeze="backbone")
+    reference = tiny(max_epochs=1).fit(X, y)  # same seed: same random backbone
+    before = reference.net_.module_.backbone.state_dict()
+    clf.fit(X, y)
+    after = clf.net_.module_.backbone.state_dict()
+    for key, value in before.items():
+        assert torch.equal(after[key], value), key
+
+
+def test_freeze_stages_trains_the_rest(data):
+    X, y = data
+    clf = tiny(freeze=2, max_epochs=1, lr=1e-3).fit(X, y)
+    reference = tiny(freeze="backbone", max_epochs=1).fit(X, y)  # same start
+    backbone, start = clf.net_.module_.backbone, reference.net_.module_.backbone
+    assert torch.equal(backbone.layer1[0].conv1.weight, start.layer1[0].conv1.weight)
+    assert torch.equal(backbone.bn1.running_mean, start.bn1.running_mean)
+    assert not torch.equal(
+        backbone.layer4[0].conv1.weight, start.layer4[0].conv1.weight
+    )
+    assert not clf.net_.module_.train().backbone.layer1.training
+
+
+def test_memory_shares_backbone_features(data, tmp_path, monkeypatch):
+    X, y = data
+    calls = []
+    original = classifier_module._backbone_features
+
+    def counting(module, images, *args, **kwargs):
+        calls.append(len(images))
+        return original(module, images, *args, **kwargs)
+
+    monkeypatch.setattr(classifier_module, "_backbone_features", counting)
+    memory = Memory(tmp_path, verbose=0)
+    a = tiny(memory=memory, lr=0.1).fit(X, y)
+    b = tiny(memory=memory, lr=0.05, dropout=0.2, head=(4,)).fit(X, y)
+    assert calls == [len(X)]
+    tiny(memory=memory, image_size=48).fit(X, y)  # another input: recomputed
+    assert calls == [len(X), len(X)]
+    tiny(memory=str(tmp_path / "str"), lr=0.1).fit(X, y)
+    tiny(memory=str(tmp_path / "str"), lr=0.05).fit(X, y)
+    assert calls == [len(X)] * 3
+    no_cache = tiny(lr=0.1).fit(X, y)
+    np.testing.assert_allclose(a.predict_proba(X), no_cache.predict_proba(X))
+    assert b.predict(X).shape == (len(X),)
+
+
+def test_early_stopping_restores_best_weights():
+    X, y = make_lesions(n_samples=60)
+    clf = tiny(
+        freeze="none", lr=0.05, max_epochs=15, early_stopping=2, validation_fraction=0.3
+    ).fit(X, y)
+    valid_loss = clf.history_["valid_loss"]
+    assert "valid_acc" in clf.history_
+    assert clf.best_epoch_ == int(np.argmin(valid_loss)) + 1
+    assert clf.n_epochs_ <= 15
+    if clf.n_epochs_ < 15:
+        assert clf.n_epochs_ - clf.best_epoch_ >= 2
+    # The weights are those of the best epoch: its validation loss comes back.
+    split = clf._split(
+        np.searchsorted(clf.classes_, y), np.random.RandomState(0)
+    )  # not the same draw as fit: just check that predictions are finite
+    assert np.isfinite(clf.predict_proba(X[split[1]])).all()
+
+
+def test_early_stopping_needs_a_valid_split():
+    X, y = make_lesions(n_samples=6)
+    with pytest.raises(ValueError, match="stratified validation split"):
+        tiny(early_stopping=2, validation_fraction=0.1).fit(X, y)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_lr_schedules(data, schedule):
+    X, y = data
+    clf = tiny(max_epochs=8, lr_schedule=schedule, lr=0.1).fit(X, y)
+    lrs = clf.history_["lr"]
+    assert lrs[0] == pytest.approx(0.1)
+    assert all(b <= a + 1e-12 for a, b in zip(lrs, lrs[1:], strict=False))
+    if schedule == "cosine":
+        assert lrs[-1] < 0.1
+
+
+@pytest.mark.parametrize(
+    "loss, extra",
+    [
+        ("focal", {"criterion__gamma": 1.0}),
+        (
+            "false_negative",
+            {"criterion__negative_class": "normal", "criterion__fn_weight": 3.0},
+        ),
+    ],
+)
+def test_losses(loss, extra):
+    X, y = make_lesions(n_samples=40, labels=("normal", "tumour"))
+    clf = tiny(loss=loss, max_epochs=20, class_weight="balanced", **extra).fit(X, y)
+    assert clf.score(X, y) >= 0.7
+    if loss == "false_negative":
+        assert clf.net_.criterion_.negative_index == 0  # classes_[0] == "normal"
+        with pytest.raises(ValueError, match="negative_class='healthy'"):
+            tiny(loss=loss, criterion__negative_class="healthy").fit(X, y)
+
+
+def test_loss_module_instance(data):
+    X, y = data
+    loss = torch.nn.CrossEntropyLoss(label_smoothing=0.2)
+    clf = tiny(loss=loss, max_epochs=2).fit(X, y)
+    assert clf.net_.criterion_ is not loss
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
+def test_optimizers_and_momentum(data, optimizer):
+    X, y = data
+    clf = tiny(optimizer=optimizer, momentum=0.8, weight_decay=0.01, max_epochs=1)
+    defaults = clf.fit(X, y).net_.optimizer_.defaults
+    assert defaults["weight_decay"] == 0.01
+    if optimizer in ("adam", "adamw"):
+        assert defaults["betas"][0] == 0.8
+    else:
+        assert defaults["momentum"] == 0.8
+
+
+def test_verbose_progress_bar(data, capsys):
+    X, y = data
+    tiny(max_epochs=2, verbose=1).fit(X, y)
+    err = capsys.readouterr().err
+    assert "CNNClassifier" in err and "2/2" in err and "train_loss" in err
+    tiny(max_epochs=2).fit(X, y)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_save_and_load_model(data, tmp_path):
+    X, y = data
+    labels = np.array(["benign", "malignant"])[y]
+    clf = tiny(max_epochs=3, head=(8,), dropout=0.1, optimizer__eps=1e-7).fit(X, labels)
+    path = save_model(clf, tmp_path / "model.safetensors")
+    loaded = load_model(path)
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    assert loaded.get_params()["optimizer__eps"] == 1e-7
+    assert loaded.history_ == clf.history_
+    assert loaded.best_epoch_ == clf.best_epoch_
+    np.testing.assert_array_equal(loaded.classes_, clf.classes_)
+    # The file holds tensors and JSON only; a refit works from the params.
+    assert loaded.fit(X, labels).n_epochs_ == 3
+
+
+def test_save_model_refuses_code_params(data, tmp_path):
+    X, y = data
+    clf = tiny(max_epochs=1, augment=BatchAugment(hflip=True)).fit(X, y)
+    with pytest.raises(ValueError, match="augment"):
+        save_model(clf, tmp_path / "m.safetensors")
+    with pytest.raises(ValueError, match="not a CNNClassifier saved"):
+        from safetensors.torch import save_file
+
+        save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
+        load_model(tmp_path / "other.safetensors")
+
+
+def test_fitted_model_on_cpu_has_cpu_device(data):
+    X, y = data
+    clf = CNNClassifier(
+        "test_resnet", pretrained=False, freeze="backbone", image_size=32, max_epochs=1
+    ).fit(X, y)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert clf.device_.type == expected
