@@ -26,6 +26,7 @@ from ._backbone import (
 )
 from ._classifier import CNNClassifier, ImageClassifierModule
 from ._device import autocast, resolve_device, resolve_precision
+from ._features import CNNFeatureExtractor
 from ._losses import FalseNegativeLoss, FocalLoss
 from ._persist import load_model, save_model
 
@@ -33,6 +34,7 @@ __all__ = [
     "AUGMENT_PRESETS",
     "BatchAugment",
     "CNNClassifier",
+    "CNNFeatureExtractor",
     "FalseNegativeLoss",
     "FocalLoss",
     "ImageClassifierModule",

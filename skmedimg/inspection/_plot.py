@@ -1,0 +1,140 @@
+"""Overlay plots of class activation maps."""
+
+from __future__ import annotations
+
+import os
+from numbers import Integral, Real
+
+import numpy as np
+
+from ..utils import read_images
+
+__all__ = ["plot_gradcam"]
+
+
+def _label_name(label, class_names):
+    if class_names is None:
+        return str(label)
+    if isinstance(class_names, dict):
+        return str(class_names.get(label, label))
+    try:
+        return str(class_names[int(label)])
+    except (TypeError, ValueError, IndexError):
+        return str(label)
+
+
+def plot_gradcam(
+    images,
+    heatmaps,
+    *,
+    y_true=None,
+    y_pred=None,
+    class_names=None,
+    ncols=4,
+    alpha=0.4,
+    cmap="jet",
+    path=None,
+    dpi=100,
+):
+    """Plot heat maps over their images in a grid, with true and predicted labels.
+
+    Parameters
+    ----------
+    images : array-like
+        The images the maps belong to: anything
+        :func:`skmedimg.utils.read_images` accepts (paths, arrays, PIL
+        images). They are resized to the maps' size for the overlay.
+    heatmaps : ndarray of shape (n_samples, height, width)
+        Maps in ``[0, 1]``, as returned by :func:`gradcam`.
+    y_true, y_pred : array-like of shape (n_samples,), default=None
+        Labels written above each image; a wrong prediction is written in
+        red.
+    class_names : dict or sequence of str, default=None
+        Display names: a dict from label to name, or a sequence indexed by
+        integer labels. ``None`` writes the labels as they are.
+    ncols : int, default=4
+        Images per row.
+    alpha : float, default=0.4
+        Opacity of the heat map over the image.
+    cmap : str, default="jet"
+        Matplotlib colour map of the heat map.
+    path : str or path-like, default=None
+        Where to write the figure (the format follows the extension, PNG for
+        ``.png``). ``None`` writes nothing.
+    dpi : int, default=100
+        Resolution of the written file.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+        The figure (made without pyplot, so no window opens and no global
+        state changes; a notebook shows it when it is the cell's value).
+
+    Raises
+    ------
+    ValueError
+        If the numbers of images, maps and labels differ, or the maps are
+        not ``(n_samples, height, width)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmedimg.inspection import plot_gradcam
+    >>> images = np.zeros((2, 32, 32), dtype=np.uint8)
+    >>> maps = np.random.default_rng(0).random((2, 32, 32))
+    >>> fig = plot_gradcam(images, maps, y_true=["a", "b"], y_pred=["a", "a"])
+    >>> len(fig.axes)
+    2
+    """
+    from matplotlib.figure import Figure
+
+    heatmaps = np.asarray(heatmaps, dtype=np.float32)
+    if heatmaps.ndim != 3:
+        raise ValueError(
+            f"heatmaps must have shape (n_samples, height, width), got {heatmaps.shape}"
+        )
+    n_samples, height, width = heatmaps.shape
+    rgb = read_images(images, size=(height, width), color="rgb")
+    if len(rgb) != n_samples:
+        raise ValueError(f"{len(rgb)} images but {n_samples} heat maps")
+    labels = {}
+    for name, values in (("y_true", y_true), ("y_pred", y_pred)):
+        if values is not None:
+            values = np.asarray(values)
+            if values.shape != (n_samples,):
+                raise ValueError(
+                    f"{name} must have one label per image ({n_samples}), got "
+                    f"shape {values.shape}"
+                )
+            labels[name] = values
+    if not isinstance(ncols, Integral) or ncols < 1:
+        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    if not isinstance(alpha, Real) or not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
+
+    ncols = min(int(ncols), n_samples)
+    nrows = -(-n_samples // ncols)
+    fig = Figure(figsize=(2.6 * ncols, 2.9 * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i >= n_samples:
+            fig.delaxes(ax)
+            continue
+        ax.imshow(rgb[i])
+        ax.imshow(heatmaps[i], cmap=cmap, alpha=float(alpha), vmin=0.0, vmax=1.0)
+        lines = []
+        if "y_true" in labels:
+            lines.append(f"true: {_label_name(labels['y_true'][i], class_names)}")
+        if "y_pred" in labels:
+            lines.append(f"pred: {_label_name(labels['y_pred'][i], class_names)}")
+        wrong = (
+            "y_true" in labels
+            and "y_pred" in labels
+            and labels["y_true"][i] != labels["y_pred"][i]
+        )
+        if lines:
+            ax.set_title("\n".join(lines), fontsize=9, color="red" if wrong else "k")
+    if path is not None:
+        fig.savefig(os.fspath(path), dpi=dpi)
+    return fig

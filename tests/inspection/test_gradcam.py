@@ -1,0 +1,256 @@
+"""Grad-CAM and its variants on fitted CNNClassifiers, and the overlay plot."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from skmedimg.inspection import GRADCAM_METHODS, gradcam, plot_gradcam
+from skmedimg.neural import CNNClassifier
+from skmedimg.preprocessing import ImageResizer
+
+SIZE, SIDE = 64, 20
+
+
+def planted_squares(n_samples, seed):
+    """Noise images; class 1 has a bright square at a random position.
+
+    Returns the images, labels ("empty" / "square") and each square's top-left
+    corner (rows, columns).
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 100, size=(n_samples, SIZE, SIZE), dtype=np.uint8)
+    y = np.where(np.arange(n_samples) % 2, "square", "empty")
+    corners = np.zeros((n_samples, 2), dtype=int)
+    for i in np.flatnonzero(y == "square"):
+        r, c = rng.integers(0, SIZE - SIDE + 1, size=2)
+        X[i, r : r + SIDE, c : c + SIDE] = rng.integers(200, 256, size=(SIDE, SIDE))
+        corners[i] = r, c
+    return X, y, corners
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny ResNet, fine-tuned from random weights, that learned the squares."""
+    X, y, _ = planted_squares(160, seed=0)
+    clf = CNNClassifier(
+        "test_resnet",
+        pretrained=False,
+        image_size=SIZE,
+        batch_size=16,
+        max_epochs=6,
+        lr=3e-3,
+        random_state=0,
+    ).fit(X, y)
+    return clf, X, y
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return planted_squares(60, seed=1)
+
+
+def peak(heatmap):
+    """Row and column of the map's maximum.
+
+    Bilinear upsampling makes the maximum a plateau where the hottest cell
+    touches the border; its centre is the peak (``argmax`` would pick the
+    plateau's first pixel).
+    """
+    rows, cols = np.nonzero(heatmap >= heatmap.max() - 1e-4)
+    return rows.mean(), cols.mean()
+
+
+def test_the_model_learned_the_task(trained, held_out):
+    clf, X, y = trained
+    assert (clf.predict(X) == y).mean() >= 0.95
+    Xt, yt, _ = held_out
+    assert (clf.predict(Xt) == yt).mean() >= 0.9
+
+
+@pytest.mark.parametrize("method", GRADCAM_METHODS)
+def test_maps_shape_range_and_dtype(trained, method):
+    clf, X, _ = trained
+    maps = gradcam(clf, X[:5], method=method)
+    assert maps.shape == (5, SIZE, SIZE)
+    assert maps.dtype == np.float32
+    assert np.isfinite(maps).all()
+    assert maps.min() >= 0 and maps.max() <= 1
+    assert np.allclose(maps.reshape(5, -1).max(axis=1), 1)  # each scaled to 1
+
+
+def test_maps_change_with_the_target_class(trained):
+    clf, X, _ = trained
+    square = gradcam(clf, X[:6], target="square")
+    empty = gradcam(clf, X[:6], target="empty")
+    assert np.abs(square - empty).mean() > 0.1
+    # None explains the predicted class; a per-image target selects per image.
+    predicted = clf.predict(X[:6])
+    np.testing.assert_allclose(
+        gradcam(clf, X[:6]), gradcam(clf, X[:6], target=predicted)
+    )
+    mixed = np.array(["square", "empty"] * 3)
+    expected = np.where((mixed == "square")[:, None, None], square, empty)
+    np.testing.assert_allclose(gradcam(clf, X[:6], target=mixed), expected, atol=1e-6)
+
+
+def test_batches_do_not_change_the_maps(trained):
+    clf, X, _ = trained
+    np.testing.assert_allclose(
+        gradcam(clf, X[:5], batch_size=2), gradcam(clf, X[:5]), atol=1e-5
+    )
+
+
+def test_map_follows_the_planted_square(trained, held_out):
+    clf, _, _ = trained
+    Xt, yt, corners = held_out
+    squares = np.flatnonzero(yt == "square")
+    # test_resnet's stages at 64 px: layer2 8x8 cells of 8 px, layer3 4x4 of
+    # 16 px, layer4 (the default) 2x2 of 32 px. A peak cannot be placed more
+    # finely than a cell, so it may miss a 20 px square by up to half a cell;
+    # "near" allows that (the pointing game's tolerance).
+    results = {}
+    for layer, half_cell in (("layer2", 4), ("layer3", 8), (None, 16)):
+        for method in ("gradcam", "gradcam++"):
+            maps = gradcam(
+                clf, Xt[squares], target="square", method=method, layer=layer
+            )
+            inside_hits, near_hits, inside, outside = [], [], [], []
+            for heatmap, (r, c) in zip(maps, corners[squares], strict=True):
+                pr, pc = peak(heatmap)
+                inside_hits.append(r <= pr < r + SIDE and c <= pc < c + SIDE)
+                near_hits.append(
+                    r - half_cell <= pr < r + SIDE + half_cell
+                    and c - half_cell <= pc < c + SIDE + half_cell
+                )
+                mask = np.zeros(heatmap.shape, dtype=bool)
+                mask[r : r + SIDE, c : c + SIDE] = True
+                inside.append(heatmap[mask].mean())
+                outside.append(heatmap[~mask].mean())
+            results[layer, method] = [
+                np.mean(inside_hits),
+                np.mean(near_hits),
+                np.mean(inside),
+                np.mean(outside),
+            ]
+    print("\n(layer, method): peak in square, peak near square, heat in, heat out")
+    for key, value in results.items():
+        print(key, np.round(value, 3))
+    for (layer, _), (in_rate, near_rate, heat_in, heat_out) in results.items():
+        assert heat_in > 2 * heat_out  # every layer, the default one included
+        if layer is not None:  # the default layer's 2x2 map cannot point
+            assert in_rate >= 0.6  # most peaks strictly inside the square
+            assert near_rate >= 0.9  # almost all within half a cell of it
+
+
+def test_layer_override_and_errors(trained):
+    clf, X, _ = trained
+    backbone = clf.net_.module_.backbone
+    by_name = gradcam(clf, X[:2], layer="layer2")
+    by_module = gradcam(clf, X[:2], layer=backbone.layer2)
+    np.testing.assert_array_equal(by_name, by_module)
+    with pytest.raises(ValueError, match="not a module of the backbone.*layer1"):
+        gradcam(clf, X[:2], layer="layer9")
+    with pytest.raises(ValueError, match="not part of the backbone"):
+        gradcam(clf, X[:2], layer=torch.nn.Conv2d(3, 3, 1))
+    with pytest.raises(ValueError, match="method must be one of"):
+        gradcam(clf, X[:2], method="scorecam")
+    with pytest.raises(ValueError, match="batch_size"):
+        gradcam(clf, X[:2], batch_size=0)
+
+
+def test_bad_targets(trained):
+    clf, X, _ = trained
+    with pytest.raises(ValueError, match="tumour not in the estimator's classes"):
+        gradcam(clf, X[:2], target="tumour")
+    with pytest.raises(ValueError, match="3 labels but X has 2 images"):
+        gradcam(clf, X[:2], target=["empty"] * 3)
+
+
+def test_needs_a_fitted_cnn(trained):
+    _, X, y = trained
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        gradcam(CNNClassifier("test_resnet", pretrained=False), X[:2])
+    flat = LogisticRegression().fit(X.reshape(len(X), -1)[:, :10], y)
+    with pytest.raises(TypeError, match="fitted skmedimg.neural.CNNClassifier"):
+        gradcam(flat, X[:2])
+
+
+def test_leaves_the_model_as_it_was(trained):
+    clf, X, _ = trained
+    module = clf.net_.module_
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    grads = [None if p.grad is None else p.grad.clone() for p in module.parameters()]
+    proba = clf.predict_proba(X[:4])
+    gradcam(clf, X[:4], method="gradcam++")
+    assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
+    # No gradient was accumulated into the parameters (training left its own).
+    for grad, param in zip(grads, module.parameters(), strict=True):
+        assert (grad is None and param.grad is None) or torch.equal(grad, param.grad)
+    np.testing.assert_array_equal(clf.predict_proba(X[:4]), proba)
+
+
+def test_frozen_backbone_and_pipeline(trained):
+    _, X, y = trained
+    big = [np.kron(img, np.ones((2, 2), dtype=np.uint8)) for img in X[:32]]
+    model = make_pipeline(
+        ImageResizer(size=SIZE),
+        CNNClassifier(
+            "test_resnet",
+            pretrained=False,
+            freeze="backbone",
+            image_size=SIZE,
+            batch_size=16,
+            max_epochs=1,
+            random_state=0,
+        ),
+    ).fit(big, y[:32])
+    maps = gradcam(model, big[:3])
+    assert maps.shape == (3, SIZE, SIZE)
+    assert np.isfinite(maps).all()
+
+
+def test_paths_are_read_like_predict(tmp_path, trained):
+    clf, X, _ = trained
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(X[i]).save(path)
+        paths.append(str(path))
+    np.testing.assert_allclose(gradcam(clf, paths), gradcam(clf, X[:3]), atol=1e-6)
+
+
+def test_plot_writes_a_png(tmp_path, trained):
+    clf, X, y = trained
+    maps = gradcam(clf, X[:5])
+    path = tmp_path / "cam.png"
+    fig = plot_gradcam(
+        X[:5],
+        maps,
+        y_true=y[:5],
+        y_pred=clf.predict(X[:5]),
+        class_names={"square": "lesion", "empty": "normal"},
+        ncols=3,
+        path=path,
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as png:
+        assert png.format == "PNG" and png.width > 200 and png.height > 200
+    assert len(fig.axes) == 5
+    titles = [ax.get_title() for ax in fig.axes]
+    assert all(t.startswith("true: ") and "\npred: " in t for t in titles)
+    assert {"lesion", "normal"} & set(" ".join(titles).split())
+
+
+def test_plot_bad_inputs(trained):
+    _, X, _ = trained
+    with pytest.raises(ValueError, match="2 images but 3 heat maps"):
+        plot_gradcam(X[:2], np.zeros((3, 8, 8)))
+    with pytest.raises(ValueError, match="one label per image"):
+        plot_gradcam(X[:2], np.zeros((2, 8, 8)), y_true=["a"])
+    with pytest.raises(ValueError, match=r"\(n_samples, height, width\)"):
+        plot_gradcam(X[:2], np.zeros((2, 8)))
