@@ -1,0 +1,744 @@
+"""A small web app that serves saved models: upload images, see predictions.
+
+Which framework, and why
+------------------------
+The app is built on Flask (with its WSGI toolkit Werkzeug), installed by the
+``app`` extra (``pip install 'skmedimg[app]'``). Flask is small, synchronous
+and among the best kept Python web frameworks (the Pallets project), and its
+few dependencies are pure Python. Synchronous fits the work: a request is a
+CPU- or GPU-bound model call, which an asynchronous framework (Starlette /
+FastAPI + uvicorn) would have to push to a thread pool anyway, at the cost of
+more dependencies (pydantic, python-multipart, an ASGI server). Flask also has
+what the safety rules need built in: an upload size limit
+(``MAX_CONTENT_LENGTH``, answered with 413), request hooks (here a ``Host``
+header allow-list) and error handlers that keep tracebacks on the server.
+:func:`serve` runs Werkzeug's threaded server, which suits one person or a
+small group on one machine; :func:`create_app` returns a WSGI application for
+any production WSGI server (gunicorn, waitress) when more is needed.
+
+Safety
+------
+* :func:`serve` binds to ``127.0.0.1`` by default, and then accepts only
+  requests addressed to a loopback name (this stops DNS-rebinding pages from
+  reading the answers). Binding to another address prints a warning: the app
+  has no authentication.
+* Models are loaded only from the paths given to :func:`load_models` (the
+  command line), with :func:`skmedimg.neural.load_model`, whose format runs
+  no code on load. No request can name a file.
+* An upload is accepted by its content, never its file name: its first bytes
+  must be the signature of a supported image format, and it must then decode
+  with :func:`skmedimg.utils.read_images`, the library's one image reader,
+  with its decompression bomb guard (``max_pixels``). Uploads larger than
+  ``max_upload_mb`` are refused with 413.
+* Every error is a JSON answer ``{"error": message}`` with a 4xx status (5xx
+  for a failure of the server itself); tracebacks are logged on the server and
+  never sent to the client, and the server goes on serving.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import ipaddress
+import logging
+import os
+import sys
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._page import APP_CSS, APP_JS, PAGE_HTML
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_UPLOAD_MB",
+    "MODEL_EXTENSIONS",
+    "add_serve_parser",
+    "create_app",
+    "load_models",
+    "serve",
+]
+
+logger = logging.getLogger("skmedimg.app")
+
+#: Default upload size limit, in megabytes (MiB).
+DEFAULT_MAX_UPLOAD_MB = 20
+
+#: Default decompression bomb guard of the app, in pixels (50 megapixels): an
+#: upload declaring more is refused before its pixel data is decoded. Lower
+#: than the reader's own default because a server decodes strangers' files.
+DEFAULT_MAX_PIXELS = 50_000_000
+
+#: File name endings of saved models looked for in a folder.
+MODEL_EXTENSIONS = (".skmedimg", ".safetensors")
+
+# The longest side of the image and overlay shown on the page, in pixels.
+_DISPLAY_SIZE = 320
+_OVERLAY_ALPHA = 0.4
+_OVERLAY_CMAP = "jet"
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+# Leading bytes of the formats the reader decodes, with the temporary file's
+# suffix for each. A cheap first gate: files that pass are then decoded by the
+# reader, which has the last word.
+_SIGNATURES = (
+    (b"\xff\xd8\xff", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", ".png"),
+    (b"GIF87a", ".gif"),
+    (b"GIF89a", ".gif"),
+    (b"BM", ".bmp"),
+    (b"II*\x00", ".tif"),
+    (b"MM\x00*", ".tif"),
+)
+_ACCEPTED = "JPEG, PNG, BMP, TIFF, GIF, WebP or DICOM"
+
+
+class _ClientError(Exception):
+    """A request the app refuses: an HTTP status and a message for the client."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _require_flask():
+    try:
+        import flask
+    except ImportError:
+        raise ImportError(
+            "the skmedimg web app needs Flask: pip install 'skmedimg[app]'"
+        ) from None
+    return flask
+
+
+# --------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------
+
+
+def _model_files(folder):
+    """List the saved models in a folder (``*.skmedimg``, ``*/model.*`` ...)."""
+    found = [
+        p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.suffix.lower() in MODEL_EXTENSIONS
+    ]
+    if not found:  # a folder of ``skmedimg train --out`` folders
+        found = [
+            p
+            for sub in sorted(folder.iterdir())
+            if sub.is_dir()
+            for p in sorted(sub.iterdir())
+            if p.is_file() and p.stem == "model" and p.suffix in MODEL_EXTENSIONS
+        ]
+    return found
+
+
+def _model_name(path, taken):
+    """Display name of a model file: its stem, or its folder's name for ``model.*``."""
+    path = Path(path).resolve()
+    name = path.parent.name if path.stem == "model" and path.parent.name else path.stem
+    unique, k = name, 2
+    while unique in taken:
+        unique, k = f"{name}-{k}", k + 1
+    return unique
+
+
+def load_models(paths):
+    """Load saved models from files and folders, naming each one.
+
+    Parameters
+    ----------
+    paths : str, path-like or sequence of them
+        Model files written by :func:`skmedimg.neural.save_model` (such as
+        the ``model.skmedimg`` of ``skmedimg train``), or folders holding
+        them: a folder contributes its ``*.skmedimg`` and ``*.safetensors``
+        files, or, when it has none, the ``model.*`` file of each of its
+        sub-folders. In a folder, ``.safetensors`` files that are not
+        skmedimg models (plain weights) are skipped with a warning.
+
+    Returns
+    -------
+    models : dict of str to CNNClassifier
+        Fitted estimators in the order found, named by file stem (by the
+        folder's name for files called ``model``), made unique with a
+        ``-2``, ``-3`` ... suffix.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a path does not exist.
+    ValueError
+        If a file given explicitly is not a saved skmedimg model, cannot be
+        read, or no model was found at all.
+
+    Notes
+    -----
+    Loading uses :func:`skmedimg.neural.load_model`, which reads tensors and
+    JSON only: no code from the file runs.
+    """
+    from ..neural import load_model
+
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    models = {}
+    for given in paths:
+        given = Path(given)
+        if not given.exists():
+            raise FileNotFoundError(f"{given}: no such model file or folder")
+        explicit = not given.is_dir()
+        files = [given] if explicit else _model_files(given)
+        if not files:
+            raise ValueError(
+                f"{given}: no saved models found (looked for "
+                f"{', '.join('*' + e for e in MODEL_EXTENSIONS)} and */model.*)"
+            )
+        for file in files:
+            try:
+                model = load_model(file)
+            except Exception as exc:
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                if explicit:
+                    raise ValueError(
+                        f"{file}: cannot load a saved skmedimg model ({reason})"
+                    ) from None
+                warnings.warn(
+                    f"skipping {file}: not a saved skmedimg model ({reason})",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                continue
+            models[_model_name(file, models)] = model
+    if not models:
+        raise ValueError(f"no saved skmedimg models in {', '.join(map(str, paths))}")
+    return models
+
+
+def _check_models(models):
+    """Named fitted estimators from the ``models`` argument of :func:`create_app`."""
+    if isinstance(models, dict):
+        models = dict(models)
+        for name, model in list(models.items()):
+            if isinstance(model, str | os.PathLike):
+                models[name] = next(iter(load_models([model]).values()))
+    else:
+        models = load_models(models)
+    if not models:
+        raise ValueError("no models to serve")
+    for name, model in models.items():
+        missing = [
+            attr
+            for attr in ("classes_", "image_size_", "predict_proba")
+            if not hasattr(model, attr)
+        ]
+        if missing:
+            raise TypeError(
+                f"model {name!r} is not a fitted skmedimg CNN classifier (it has "
+                f"no {', '.join(missing)})"
+            )
+    return {str(name): model for name, model in models.items()}
+
+
+# --------------------------------------------------------------------------
+# Uploads
+# --------------------------------------------------------------------------
+
+
+def _sniff(data):
+    """Return the temporary-file suffix of an upload's format, None if no image."""
+    for signature, suffix in _SIGNATURES:
+        if data.startswith(signature):
+            return suffix
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    if data[128:132] == b"DICM":
+        return ".dcm"
+    return None
+
+
+class _Upload:
+    """An upload written to a temporary file, so the reader applies its rules.
+
+    Decoding goes through :func:`skmedimg.utils.read_images` on a path, like
+    every other image of the library: format detection, mode conversion,
+    DICOM and the decompression bomb guard live in that one place.
+    """
+
+    def __init__(self, data, filename, max_pixels):
+        if not data:
+            raise _ClientError(400, "the uploaded file is empty")
+        suffix = _sniff(data)
+        if suffix is None:
+            raise _ClientError(
+                415,
+                f"not an image: the content is not {_ACCEPTED} (the file's "
+                "content decides, not its name)",
+            )
+        self.filename = filename or "the upload"
+        self.max_pixels = max_pixels
+        fd, self.path = tempfile.mkstemp(prefix="skmedimg-upload-", suffix=suffix)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+    def _client_error(self, exc):
+        reason = exc.failures[0][2] if exc.failures else str(exc)
+        reason = reason.replace(self.path, self.filename)
+        if "not a recognised image format" in reason:
+            return _ClientError(415, f"not an image: {reason}")
+        return _ClientError(422, f"cannot read the image: {reason}")
+
+    def read(self, size=None):
+        """Decode the image to a ``(1, height, width, 3)`` uint8 array at ``size``."""
+        from ..utils import ImageReadError, read_images
+
+        try:
+            return read_images(
+                [self.path], size=size, color="rgb", max_pixels=self.max_pixels
+            )
+        except ImageReadError as exc:
+            raise self._client_error(exc) from None
+
+    def display_size(self):
+        """Return the (height, width) shown on the page: longest side at most 320."""
+        from ..utils import ImageReadError, read_image_sizes
+
+        try:
+            height, width = read_image_sizes([self.path])[0]
+        except ImageReadError as exc:
+            raise self._client_error(exc) from None
+        scale = min(1.0, _DISPLAY_SIZE / max(height, width))
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _png_data_url(rgb):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _overlay(rgb, heatmap):
+    """Blend a ``[0, 1]`` heat map, coloured, over a uint8 ``(H, W, 3)`` image."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    height, width = rgb.shape[:2]
+    resized = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F")
+    resized = resized.resize((width, height), Image.Resampling.BILINEAR)
+    colored = colormaps[_OVERLAY_CMAP](np.clip(np.asarray(resized), 0.0, 1.0))[..., :3]
+    blend = (1.0 - _OVERLAY_ALPHA) * (rgb / 255.0) + _OVERLAY_ALPHA * colored
+    return np.rint(blend * 255.0).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------
+# The app
+# --------------------------------------------------------------------------
+
+
+def _host_name(host):
+    """Lower-cased host name of a ``Host`` header, without the port."""
+    host = host.strip().lower()
+    if host.startswith("["):  # IPv6 literal, "[::1]:8000"
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _truthy(value):
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def create_app(
+    models,
+    *,
+    max_upload_mb=DEFAULT_MAX_UPLOAD_MB,
+    max_pixels=DEFAULT_MAX_PIXELS,
+    trusted_hosts=_LOOPBACK_NAMES,
+):
+    """Build the upload-and-predict web app (a Flask WSGI application).
+
+    Routes:
+
+    * ``GET /``: the page. Choose a model, upload or drop one or more images,
+      press Predict; each image gets its label, a bar for the probability of
+      every class, and its Grad-CAM overlay.
+    * ``GET /models``: ``{"models": [{"name", "classes", "image_size",
+      "model_name"}, ...]}``.
+    * ``POST /predict``: multipart form with the image in the field ``file``,
+      optionally ``model`` (a name from ``/models``; default: the first) and
+      ``explain=1``. Answers ``{"model": name, "label": label,
+      "probabilities": {class: p, ...}}`` with labels as strings, classes in
+      the model's ``classes_`` order; with ``explain=1`` also
+      ``"explanation": {"method": "gradcam", "class": label, "image":
+      data_url, "overlay": data_url}`` (PNG data URLs, longest side at most
+      320 pixels). Errors answer ``{"error": message}``: 400 (no file, empty
+      file, unknown model), 413 (too large), 415 (not an image by content),
+      422 (corrupt, truncated, or over ``max_pixels``).
+
+    Parameters
+    ----------
+    models : dict, str, path-like or sequence of them
+        Either a dict from display name to a fitted
+        :class:`~skmedimg.neural.CNNClassifier` (or to a saved model's path),
+        or paths of saved models and folders, loaded with
+        :func:`load_models`.
+    max_upload_mb : float, default=20
+        Largest accepted request, in megabytes (MiB); larger ones get 413.
+    max_pixels : int, default=50_000_000
+        Decompression bomb guard: an upload declaring more pixels is refused
+        (422) before its pixel data is decoded.
+    trusted_hosts : sequence of str or None, \
+default=("localhost", "127.0.0.1", "[::1]")
+        Accepted host names in the request's ``Host`` header (the port is
+        ignored; IPv6 addresses in brackets); other requests get 400. The
+        default accepts loopback names only, which stops DNS-rebinding
+        attacks on a local server. ``None``
+        accepts any host (behind a reverse proxy, or when :func:`serve` binds
+        to a public address).
+
+    Returns
+    -------
+    app : flask.Flask
+        The WSGI application; ``app.test_client()`` works for tests, and any
+        WSGI server can run it.
+
+    Raises
+    ------
+    ImportError
+        If Flask is not installed (``pip install 'skmedimg[app]'``).
+    TypeError
+        If a model is not a fitted CNN classifier.
+
+    See Also
+    --------
+    serve : Run the app on a local port.
+    load_models : Load the saved models in files and folders.
+
+    Notes
+    -----
+    Model calls are serialised by one lock (a model uses all CPU cores, or
+    the GPU, for one request), so concurrent requests queue; decoding runs in
+    parallel. Grad-CAM needs one backward pass per image, about twice the
+    cost of a prediction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmedimg.app import create_app
+    >>> from skmedimg.neural import CNNClassifier
+    >>> X = np.random.default_rng(0).integers(0, 255, (8, 16, 16), dtype=np.uint8)
+    >>> clf = CNNClassifier("test_resnet", pretrained=False, freeze="backbone",
+    ...                     batch_size=4, max_epochs=1, random_state=0)
+    >>> app = create_app({"demo": clf.fit(X, ["a", "b"] * 4)})
+    >>> app.test_client().get("/models").get_json()["models"][0]["classes"]
+    ['a', 'b']
+    """
+    flask = _require_flask()
+    from werkzeug.exceptions import HTTPException
+
+    models = _check_models(models)
+    max_bytes = int(float(max_upload_mb) * 1024 * 1024)
+    lock = threading.Lock()
+
+    app = flask.Flask("skmedimg.app")
+    app.config["MAX_CONTENT_LENGTH"] = max_bytes
+    app.json.sort_keys = False
+    app.extensions["skmedimg"] = {"models": models, "max_pixels": max_pixels}
+
+    def model_info(name, model):
+        return {
+            "name": name,
+            "classes": [str(c) for c in model.classes_],
+            "image_size": [int(s) for s in model.image_size_],
+            "model_name": str(getattr(model, "model_name", type(model).__name__)),
+        }
+
+    def error(status, message):
+        response = flask.jsonify({"error": message})
+        response.status_code = status
+        return response
+
+    # Werkzeug's own TRUSTED_HOSTS cannot match IPv6 names ("[::1]"), hence this.
+    allowed = {_host_name(h) for h in trusted_hosts} if trusted_hosts else None
+
+    @app.before_request
+    def check_host():
+        if allowed is not None:
+            host = flask.request.environ.get("HTTP_HOST", "")
+            if _host_name(host) not in allowed:
+                raise _ClientError(400, "requests must be addressed to this machine")
+
+    @app.after_request
+    def security_headers(response):
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; script-src 'self'; style-src 'self'; "
+            "img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; "
+            "base-uri 'none'; frame-ancestors 'none'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(_ClientError)
+    def client_error(exc):
+        return error(exc.status, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        if exc.code == 413:
+            limit = max_bytes / (1024 * 1024)
+            return error(413, f"the upload is larger than the limit of {limit:g} MB")
+        return error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def server_error(exc):
+        logger.exception("request failed")
+        return error(500, "internal error while handling the request (see the log)")
+
+    @app.get("/")
+    def index():
+        return flask.render_template_string(
+            PAGE_HTML,
+            models=[model_info(n, m) for n, m in models.items()],
+            max_bytes=max_bytes,
+            max_mb=f"{max_upload_mb:g}",
+        )
+
+    @app.get("/app.js")
+    def app_js():
+        return flask.Response(APP_JS, mimetype="text/javascript")
+
+    @app.get("/app.css")
+    def app_css():
+        return flask.Response(APP_CSS, mimetype="text/css")
+
+    @app.get("/models")
+    def list_models():
+        return {"models": [model_info(n, m) for n, m in models.items()]}
+
+    @app.post("/predict")
+    def predict():
+        request = flask.request
+        name = request.values.get("model") or next(iter(models))
+        if name not in models:
+            raise _ClientError(
+                400, f"unknown model {name!r}; loaded models: {', '.join(models)}"
+            )
+        upload = request.files.get("file")
+        if upload is None:
+            raise _ClientError(400, "no image: send it in the multipart field 'file'")
+        model = models[name]
+        with _Upload(upload.read(), upload.filename, max_pixels) as image:
+            X = image.read(size=tuple(model.image_size_))
+            with lock:
+                proba = np.asarray(model.predict_proba(X))[0]
+            classes = [str(c) for c in model.classes_]
+            label = classes[int(np.argmax(proba))]
+            answer = {
+                "model": name,
+                "label": label,
+                "probabilities": {
+                    c: float(p) for c, p in zip(classes, proba, strict=True)
+                },
+            }
+            if _truthy(request.values.get("explain", "")):
+                answer.update(_explain(model, X, image, label, lock))
+        return answer
+
+    return app
+
+
+def _explain(model, X, image, label, lock):
+    """Compute the Grad-CAM part of a /predict answer; report failures, not raise."""
+    from ..inspection import gradcam
+
+    try:
+        with lock:
+            heatmap = gradcam(model, X)[0]
+    except Exception as exc:  # a model Grad-CAM cannot explain: still predict
+        logger.warning("Grad-CAM failed: %s", exc)
+        return {"explanation": None, "explanation_error": "Grad-CAM unavailable"}
+    shown = image.read(size=image.display_size())[0]
+    return {
+        "explanation": {
+            "method": "gradcam",
+            "class": label,
+            "image": _png_data_url(shown),
+            "overlay": _png_data_url(_overlay(shown, heatmap)),
+        }
+    }
+
+
+# --------------------------------------------------------------------------
+# Running it
+# --------------------------------------------------------------------------
+
+
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    models,
+    *,
+    host="127.0.0.1",
+    port=8000,
+    max_upload_mb=DEFAULT_MAX_UPLOAD_MB,
+    max_pixels=DEFAULT_MAX_PIXELS,
+    quiet=False,
+):
+    """Serve the upload-and-predict page until interrupted (Ctrl+C).
+
+    Parameters
+    ----------
+    models : dict, str, path-like or sequence of them
+        Saved model files or folders, or a dict from name to fitted model;
+        see :func:`create_app`.
+    host : str, default="127.0.0.1"
+        Address to bind. The default is reachable from this machine only.
+        Any other address makes the page reachable from the network, without
+        authentication: a warning is printed.
+    port : int, default=8000
+        Port to listen on; ``0`` picks a free one (printed).
+    max_upload_mb : float, default=20
+        Largest accepted upload, in megabytes.
+    max_pixels : int, default=50_000_000
+        Decompression bomb guard, see :func:`create_app`.
+    quiet : bool, default=False
+        Print only warnings and errors (no address line, no request log).
+
+    See Also
+    --------
+    create_app : The WSGI application, for tests or another server.
+
+    Notes
+    -----
+    Runs Werkzeug's threaded development server, which suits local use. On
+    a loopback address only requests to loopback host names are answered.
+
+    Examples
+    --------
+    Serve the models trained into ``runs/effnet/`` and ``runs/resnet/``:
+
+    >>> from skmedimg.app import serve
+    >>> serve(["runs/"])  # doctest: +SKIP
+    skmedimg: serving effnet, resnet at http://127.0.0.1:8000/ (Ctrl+C stops)
+    """
+    _require_flask()
+    from werkzeug.serving import make_server
+
+    loopback = _is_loopback(host)
+    trusted = _LOOPBACK_NAMES if loopback else None
+    app = create_app(
+        models,
+        max_upload_mb=max_upload_mb,
+        max_pixels=max_pixels,
+        trusted_hosts=trusted,
+    )
+    if not loopback:
+        print(
+            f"skmedimg: warning: serving on {host}, reachable from the network "
+            "without authentication; use --host 127.0.0.1 for this machine only",
+            file=sys.stderr,
+            flush=True,
+        )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING if quiet else logging.INFO)
+    server = make_server(host, port, app, threaded=True)
+    shown_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    names = ", ".join(app.extensions["skmedimg"]["models"])
+    if not quiet:
+        print(
+            f"skmedimg: serving {names} at http://{shown_host}:{server.server_port}/ "
+            "(Ctrl+C stops)",
+            flush=True,
+        )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def add_serve_parser(subparsers):
+    """Add the ``serve`` command to the ``skmedimg`` command line.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The result of ``parser.add_subparsers()``.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        The ``serve`` parser, its ``func`` default set to the command.
+    """
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve a web page that predicts and explains uploaded images",
+        description="Serve saved models on a local web page: upload images, see "
+        "the label, the probability of every class and a Grad-CAM overlay. "
+        "POST /predict (multipart field 'file') answers JSON for scripts.",
+    )
+    parser.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL_OR_DIR",
+        help="saved model files (model.skmedimg, *.safetensors) or folders of them",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (%(default)s: this machine only)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port; 0 picks a free one (%(default)s)"
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        help="largest accepted upload in MB (%(default)s)",
+    )
+    parser.set_defaults(func=_cmd_serve)
+    return parser
+
+
+def _cmd_serve(args, console):
+    """Run ``skmedimg serve`` (``console`` has ``say`` and ``warn``)."""
+    _require_flask()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        models = load_models(args.models)
+    for warning in caught:
+        console.warn(str(warning.message))
+    for name, model in models.items():
+        classes = ", ".join(str(c) for c in model.classes_)
+        console.say(f"loaded model {name}: {model.model_name} ({classes})")
+    serve(
+        models,
+        host=args.host,
+        port=args.port,
+        max_upload_mb=args.max_upload_mb,
+        quiet=getattr(args, "quiet", False),
+    )
+    return 0

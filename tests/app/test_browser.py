@@ -1,0 +1,171 @@
+"""End to end in a real headless browser: upload, Predict, label and overlay.
+
+Drives Debian's chromium with Selenium and the system chromedriver (no
+browser is ever downloaded). Skips with the reason when either is missing.
+The screenshots go to ``$SKMEDIMG_TEST_ARTIFACTS`` or ``test-artifacts/`` at
+the repository root.
+"""
+
+import base64
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("flask")
+
+from skmedimg.app import create_app  # noqa: E402
+from skmedimg.neural import load_model  # noqa: E402
+from tests.app.test_server import live_server, trained_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
+)
+
+
+def _find(*names):
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium is not installed (pip install selenium)"
+    )
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = _find("chromium", "chromium-browser")
+    driver_path = _find("chromedriver")
+    if chromium is None or driver_path is None:
+        pytest.skip(
+            "needs Debian's chromium and chromium-driver "
+            "(apt-get install -y chromium chromium-driver)"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="skmedimg-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    try:
+        driver = webdriver.Chrome(
+            options=options, service=Service(executable_path=driver_path)
+        )
+    except Exception as exc:  # a broken install is a skip, with its reason
+        shutil.rmtree(profile, ignore_errors=True)
+        pytest.skip(f"chromium did not start: {' '.join(str(exc).split())[:300]}")
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def artifacts():
+    path = Path(os.environ.get("SKMEDIMG_TEST_ARTIFACTS") or ROOT / "test-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _wait_until_done(driver, n_results):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 60).until(
+        lambda d: (
+            d.find_element(By.ID, "status").text.startswith("Done")
+            and len(d.find_elements(By.CSS_SELECTOR, ".result.done, .result.failed"))
+            == n_results
+        )
+    )
+    return driver.find_elements(By.CSS_SELECTOR, ".result")
+
+
+def _check_prediction(driver, card, expected_label, classes):
+    from selenium.webdriver.common.by import By
+
+    assert card.find_element(By.CSS_SELECTOR, ".label").text == expected_label
+    overlay = card.find_element(By.CSS_SELECTOR, "img.overlay")
+    assert overlay.get_attribute("src").startswith("data:image/png;base64,")
+    # the overlay image decoded and is shown at a real size
+    assert driver.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth", overlay
+    )
+    assert overlay.size["width"] > 100
+    names = [e.text for e in card.find_elements(By.CSS_SELECTOR, ".bar-name")]
+    assert names == classes
+    top = card.find_element(By.CSS_SELECTOR, ".bar-row.top .bar-name")
+    assert top.text == expected_label
+
+
+def test_upload_predict_and_see_label_and_overlay(
+    browser, brain_testing, tmp_path_factory, tmp_path, artifacts
+):
+    from selenium.webdriver.common.by import By
+
+    model_path, images = trained_model(brain_testing, tmp_path_factory.mktemp("m"))
+    model = load_model(model_path)
+    classes = [str(c) for c in model.classes_]
+    chosen = [images[0], images[-1]]
+    expected = [str(label) for label in model.predict(chosen)]
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(Path(images[1]).read_bytes()[:3000])
+
+    with live_server(create_app([model_path])) as url:
+        browser.get(url + "/")
+        select = browser.find_element(By.ID, "model")
+        assert select.get_attribute("value") == "brain_mri"
+        button = browser.find_element(By.ID, "predict")
+        assert not button.is_enabled()  # nothing chosen yet
+
+        # 1. choose files with the file input: two scans and a corrupt file
+        upload = browser.find_element(By.ID, "files")
+        upload.send_keys("\n".join([*chosen, str(corrupt)]))
+        assert button.is_enabled()
+        button.click()
+        cards = _wait_until_done(browser, 3)
+        for card, label in zip(cards[:2], expected, strict=True):
+            _check_prediction(browser, card, label, classes)
+        error = cards[2].find_element(By.CSS_SELECTOR, ".error").text
+        assert "cannot read the image" in error and "truncated" in error
+        browser.save_screenshot(str(artifacts / "app_upload_predict.png"))
+
+        # 2. drag and drop one scan onto the drop zone
+        data = base64.b64encode(Path(images[0]).read_bytes()).decode()
+        browser.execute_script(
+            """
+            const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+            const file = new File([bytes], "dropped.jpg", {type: "image/jpeg"});
+            const transfer = new DataTransfer();
+            transfer.items.add(file);
+            const zone = document.getElementById("drop");
+            for (const type of ["dragover", "drop"]) {
+              zone.dispatchEvent(new DragEvent(type, {
+                bubbles: true, cancelable: true, dataTransfer: transfer}));
+            }
+            """,
+            data,
+        )
+        assert "dropped.jpg" in browser.find_element(By.ID, "chosen").text
+        button.click()
+        cards = _wait_until_done(browser, 1)
+        assert cards[0].find_element(By.TAG_NAME, "h2").text == "dropped.jpg"
+        _check_prediction(browser, cards[0], expected[0], classes)
+        browser.save_screenshot(str(artifacts / "app_drag_and_drop.png"))
