@@ -648,8 +648,13 @@ def _build_parser():
     demo.add_argument("--n-samples", type=int, default=480)
     _add_training(demo, model_default="tf_efficientnet_lite0", epochs_default=30)
     _add_common(demo)
+    # The phantoms are 64 px: 128 px input keeps the demo quick on a CPU.
     demo.set_defaults(
-        func=_cmd_demo, test_size=0.25, test_dir=None, data_dir="(phantoms)"
+        func=_cmd_demo,
+        test_size=0.25,
+        test_dir=None,
+        data_dir="(phantoms)",
+        image_size=128,
     )
 
     train = sub.add_parser("train", help="train on a <class>/<image> folder or npz")
