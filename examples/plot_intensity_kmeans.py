@@ -37,7 +37,9 @@ import numpy as np
 from skmedimg.datasets import make_phantoms
 from skmedimg.utils import IMAGE_EXTENSIONS
 
-n_images = 300
+# SKMEDIMG_EXAMPLES_FAST=1 (the test suite's fast mode) uses fewer images.
+FAST = os.environ.get("SKMEDIMG_EXAMPLES_FAST", "0") not in ("", "0")
+n_images = 120 if FAST else 300
 folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKMEDIMG_DATA")
 if folder and (Path(folder) / "brain_tumor_mri" / "Training").is_dir():
     folder = Path(folder) / "brain_tumor_mri" / "Training"

@@ -575,7 +575,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_features : ndarray of shape (n_samples, n_features_out_)
+        X_features : ndarray of shape (n_samples, n_features)
             float32 features, one row per image, in input order.
 
         Raises
