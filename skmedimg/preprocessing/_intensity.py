@@ -100,7 +100,8 @@ def _bin_edges(n_bins):
 
 def _read_chunks(X, func, **read_kwargs):
     """Read ``X`` in chunks and apply ``func`` to each, reporting all failures."""
-    X = check_images(X)
+    # Files are checked while reading, so that every bad one is reported at once.
+    X = check_images(X, check_files=False)
     outputs, failures = [], []
     for start in range(0, len(X), _CHUNK):
         chunk = X[start : start + _CHUNK]

@@ -207,3 +207,23 @@ def test_real_training_images(brain_training):
     assert np.all(summary["n_images"] > 0)
     assert np.all((summary["intensity_mean"] > 0) & (summary["intensity_mean"] < 255))
     assert np.all(summary["intensity_std"] >= 0)
+
+
+def test_transform_names_every_bad_file_at_once(tmp_path):
+    from PIL import Image
+
+    from skmedimg.utils import ImageReadError
+
+    good = []
+    for i in range(3):
+        path = tmp_path / f"good{i}.png"
+        Image.new("L", (8, 8), i * 40).save(path)
+        good.append(str(path))
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    bad = [str(tmp_path / n) for n in ("missing.png", "empty.png", "text.png")]
+    features = IntensityFeatures().fit(good)
+    with pytest.raises(ImageReadError) as info:
+        features.transform(good + bad)
+    assert [item for _, item, _ in info.value.failures] == bad
+    assert str(info.value).startswith("3 of 6 image(s)")
