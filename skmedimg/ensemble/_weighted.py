@@ -51,8 +51,9 @@ class ScoreWeightedVotingClassifier(
     Parameters
     ----------
     estimators : list of (str, estimator) tuples
-        The members: classifiers with ``predict_proba`` (for
-        :class:`~sklearn.svm.SVC` set ``probability=True``). They are cloned,
+        The members: classifiers with ``predict_proba`` (wrap an
+        :class:`~sklearn.svm.SVC` in
+        ``CalibratedClassifierCV(SVC(), ensemble=False)``). They are cloned,
         never fitted in place. A member can be left out with ``"drop"``
         (``set_params(name="drop")``), and its parameters are reachable as
         ``name__param`` (for example in
@@ -247,7 +248,8 @@ class ScoreWeightedVotingClassifier(
         if no_proba:
             raise ValueError(
                 f"Members {no_proba} have no predict_proba; soft voting needs "
-                "class probabilities (for SVC, set probability=True)."
+                "class probabilities (wrap an SVC in "
+                "CalibratedClassifierCV(SVC(), ensemble=False))."
             )
         return kept
 
