@@ -34,6 +34,7 @@ from ._augment import AUGMENT_PRESETS, make_augment
 from ._backbone import create_backbone, freeze_backbone, keep_frozen_in_eval
 from ._data import TensorBatchIterator, TensorDataset, place_on_device
 from ._device import autocast, resolve_device, resolve_precision
+from ._device_lock import device_lock
 from ._losses import FalseNegativeLoss, FocalLoss
 
 __all__ = ["CNNClassifier"]
@@ -46,7 +47,11 @@ ROUTED_PREFIXES = {
     "callbacks": "parameters of the skorch callbacks (early_stopping, lr_scheduler)",
     "iterator_train": "parameters of the training batch iterator (drop_last ...)",
     "iterator_valid": "parameters of the validation / prediction batch iterator",
+    "compile": "keyword arguments of torch.compile (mode, backend, dynamic ...)",
 }
+
+#: Device types where the module runs in channels-last memory format.
+_CHANNELS_LAST_DEVICES = ("cuda", "cpu")
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -63,6 +68,16 @@ _OPTIMIZERS = {
 
 def _softmax(logits):
     return torch.softmax(logits, dim=-1)
+
+
+def _pooled_width(backbone):
+    """Width of the backbone's output with ``num_classes=0``.
+
+    timm's ``num_features`` is the width before the pre-logits layers; models
+    with a ``conv_head`` after pooling (MobileNetV3: 576 -> 1024) output
+    ``head_hidden_size`` features.
+    """
+    return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
 
 
 def _make_head(n_features, hidden, n_classes, dropout):
@@ -102,7 +117,8 @@ class ImageClassifierModule(nn.Module):
         Backbone modules kept in eval mode whatever ``train()`` says (see
         :func:`freeze_backbone`).
     channels_last : bool, default=False
-        Use the channels-last memory format (faster convolutions on GPUs).
+        Use the channels-last memory format (faster convolutions on GPUs and
+        on the CPUs measured in ``benchmarks/RESULTS.md``).
     """
 
     def __init__(
@@ -117,6 +133,13 @@ class ImageClassifierModule(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1).float())
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1).float())
 
+    def __getstate__(self):
+        # A module compiled in place (``Module.compile``) holds the compiled
+        # callable, which does not pickle: an unpickled module runs eagerly.
+        state = super().__getstate__()
+        state.pop("_compiled_call_impl", None)
+        return state
+
     def train(self, mode=True):
         """Set training mode, keeping frozen backbone modules in eval mode."""
         super().train(mode)
@@ -130,7 +153,9 @@ class ImageClassifierModule(nn.Module):
             x = self.augment(x)
         x = (x - self.mean) / self.std
         # permute() left a channels-last layout: keep it where convolutions
-        # like it (GPUs), make it plain NCHW elsewhere (much faster on CPUs).
+        # like it (GPUs, and CPUs with oneDNN: 1.1-1.6x faster training of
+        # ResNet / EfficientNet / DenseNet / MobileNet than NCHW, measured
+        # with torch 2.14 on an AMD EPYC), make it plain NCHW elsewhere.
         memory_format = (
             torch.channels_last if self.channels_last else torch.contiguous_format
         )
@@ -196,6 +221,37 @@ class _ImageNet(NeuralNetClassifier):
     def infer(self, x, **fit_params):
         with autocast(self.device, self.amp_dtype):
             return super().infer(x, **fit_params)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        # skorch's loop calls loss.item() after every batch, which makes the
+        # host wait for the GPU once per batch. Here the losses stay on the
+        # device and are written to the batch history at the end of the
+        # epoch (callbacks see them from on_epoch_end on), so the host keeps
+        # queueing work ahead of the GPU.
+        if iterator is None:
+            return
+        losses = []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            losses.append(step["loss"].detach())
+            self.history.record_batch(prefix + "_batch_size", len(batch[0]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        rows = self.history[-1]["batches"][-len(losses) :] if losses else []
+        values = torch.stack(losses).float().cpu().tolist() if losses else []
+        for row, value in zip(rows, values, strict=True):
+            row[prefix + "_loss"] = value
+        self.history.record(prefix + "_batch_count", len(losses))
+
+    def predict_proba(self, X):
+        # Outputs stay on the device and come back once, not once per batch;
+        # inference_mode skips autograd's version counters.
+        nonlin = self._get_predict_nonlinearity()
+        with torch.inference_mode():
+            outputs = [
+                nonlin(yp) for yp in self.forward_iter(X, training=False, device=None)
+            ]
+            return torch.cat(outputs).float().cpu().numpy()
 
     def train_step_single(self, batch, **fit_params):
         if not self.grad_scaler_.is_enabled():
@@ -286,11 +342,12 @@ def _backbone_features(module, X, batch_size, device, amp_dtype):
         TensorDataset(X), batch_size=batch_size, device=device
     )
     # no_grad rather than inference_mode: the features are the input of the
-    # head's training, and autograd refuses inference tensors.
+    # head's training, and autograd refuses inference tensors. They stay on
+    # the device until the end (no host sync per batch).
     with torch.no_grad(), autocast(device, amp_dtype):
         for Xb, _ in iterator:
-            out.append(module.features(Xb).float().cpu())
-    return torch.cat(out)
+            out.append(module.features(Xb).float())
+    return torch.cat(out).cpu()
 
 
 def _cached_backbone_features(module, key, images, batch_size, device, amp_dtype):
@@ -369,11 +426,14 @@ default="adam"
     validation_fraction : float, default=0.1
         Fraction of the training images held out, stratified, for early
         stopping (only used when ``early_stopping`` is set).
-    lr_schedule : {"plateau", "cosine"} or None, default=None
+    lr_schedule : {"plateau", "cosine", "onecycle"} or None, default=None
         ``"plateau"``: divide the learning rate by 5 after 2 epochs without
         improvement of the validation loss (training loss without a
         validation split), Keras' ReduceLROnPlateau. ``"cosine"``: cosine
-        annealing to 0 over ``max_epochs``. Tune them with
+        annealing to 0 over ``max_epochs``. ``"onecycle"``: the one-cycle
+        policy stepped every batch (:class:`torch.optim.lr_scheduler.OneCycleLR`
+        peaking at ``lr`` after 30% of the steps; momentum is not cycled, so
+        ``momentum`` keeps its meaning). Tune them with
         ``callbacks__lr_scheduler__factor=...`` and the like.
     class_weight : dict, "balanced" or None, default=None
         Per-class loss weights, as in scikit-learn (keys are labels).
@@ -411,6 +471,25 @@ default=None
         schedule compute the features of each fold once.
     n_jobs : int, default=None
         Threads decoding image files.
+    compile : bool, default=False
+        Compile the network with :func:`torch.compile` (in place, so
+        ``net_.module_`` stays an :class:`ImageClassifierModule`) when the
+        backbone runs during training; the frozen-backbone fast path, where
+        only the head trains, is never compiled. ``compile__<name>`` goes to
+        ``torch.compile`` (``compile__mode="max-autotune"``). It pays on a
+        GPU for long fits of large backbones; the first batches wait for the
+        compilation (tens of seconds, more for DenseNets) and every new batch
+        shape (the last, smaller batch; prediction) compiles again, so on
+        small data and on CPUs it costs more than it gives. A pickled model
+        runs uncompiled after loading.
+    lock_gpu : bool, default=True
+        Take turns on the GPU with other processes: while ``fit`` and
+        ``predict`` compute on a CUDA device they hold an exclusive lock on
+        that GPU, shared by every process of the machine, so that
+        ``GridSearchCV(..., n_jobs=-1)`` runs candidates one after another on
+        the device (no out-of-memory errors, no thrashing) while the workers
+        decode images in parallel. Decoding happens before the lock is taken.
+        No effect on CPUs. See Notes.
     random_state : int, RandomState instance or None, default=None
         Seeds the head (and a random backbone), the validation split, the
         batch order, dropout and augmentation. The global torch random state
@@ -426,7 +505,8 @@ default=None
         ``criterion__<name>`` to the loss, ``optimizer__<name>`` to the
         optimizer, ``callbacks__<callback>__<name>`` to a callback
         (``callbacks__early_stopping__threshold``), ``iterator_train__`` /
-        ``iterator_valid__`` to the batch iterators. They take part in
+        ``iterator_valid__`` to the batch iterators, ``compile__<name>`` to
+        :func:`torch.compile`. They take part in
         ``get_params`` / ``set_params``, so ``clone`` and ``GridSearchCV`` see
         them.
 
@@ -476,9 +556,9 @@ default=None
     are repeated to three channels (the rule that lets every RGB-pretrained
     backbone read them). Batches are slices of one uint8 tensor; they are
     moved to the device as uint8 and converted, augmented and normalised
-    there (mean and std from timm's data config), in channels-last layout on
-    GPUs. Memory: the decoded set takes ``n_samples * H * W * 3`` bytes (7.5 GB
-    for 50,000 images at 224 px).
+    there (mean and std from timm's data config), in channels-last layout
+    (on GPUs and CPUs). Memory: the decoded set takes ``n_samples * H * W *
+    3`` bytes (7.5 GB for 50,000 images at 224 px).
 
     *Frozen-backbone fast path.* With ``freeze="backbone"`` and
     ``augment=None`` the backbone is deterministic in eval mode, so it runs
@@ -486,6 +566,18 @@ default=None
     the head trains for all epochs. The result is the same as running the
     frozen backbone every epoch, many times faster. ``memory`` shares that
     cache across fits.
+
+    *Parallel search.* With ``n_jobs>1`` (``GridSearchCV``,
+    ``cross_validate``) each worker process fits its own candidate. On a
+    GPU the device work takes turns (``lock_gpu=True``): every worker holds
+    a CUDA context (about 0.5 GB) and its candidate's weights and optimizer
+    state between its turns, but only one trains at a time, and the
+    allocator's cache is emptied at the end of each turn. The parallelism
+    pays where decoding image files is a large part of the work; with
+    images already decoded it gives little over ``n_jobs=1``. On a CPU
+    joblib's default (loky) backend gives each worker ``cpu_count //
+    n_jobs`` torch threads, so the cores are shared, not oversubscribed;
+    with the threading backend torch's threads are shared by all workers.
 
     *Determinism.* The same int ``random_state`` on the same device and
     software gives the same predictions; GPUs may add nondeterminism of their
@@ -522,7 +614,7 @@ default=None
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "lr_schedule": [StrOptions({"plateau", "cosine"}), None],
+        "lr_schedule": [StrOptions({"plateau", "cosine", "onecycle"}), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "loss": [StrOptions({"cross_entropy", "focal", "false_negative"}), nn.Module],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
@@ -532,6 +624,8 @@ default=None
         "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
         "memory": [str, HasMethods(["cache"]), None],
         "n_jobs": [Integral, None],
+        "compile": ["boolean"],
+        "lock_gpu": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [list, None],
@@ -563,6 +657,8 @@ default=None
         precision="auto",
         memory=None,
         n_jobs=None,
+        compile=False,
+        lock_gpu=True,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -591,6 +687,8 @@ default=None
         self.precision = precision
         self.memory = memory
         self.n_jobs = n_jobs
+        self.compile = compile
+        self.lock_gpu = lock_gpu
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -634,7 +732,8 @@ default=None
         **params : dict
             Estimator parameters; keys starting with a routed prefix
             (``module__``, ``criterion__``, ``optimizer__``, ``callbacks__``,
-            ``iterator_train__``, ``iterator_valid__``) are stored as given.
+            ``iterator_train__``, ``iterator_valid__``, ``compile__``) are
+            stored as given.
 
         Returns
         -------
@@ -671,6 +770,20 @@ default=None
                 f"Routed parameters start with one of these prefixes: {known}"
             )
         return out
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        net = self.__dict__.get("net_")
+        if net is None or torch.device(net.device) == self.device_:
+            return
+        # skorch's unpickling moved the net to the CPU (no CUDA here): make the
+        # fitted state say where the model now runs, and drop GPU-only
+        # precision (bf16/fp16 autocast) with it.
+        device = torch.device(net.device)
+        self.device_ = device
+        precision = "fp32" if self.precision == "fp16" else self.precision
+        net.amp_dtype = resolve_precision(precision, device)
+        net.module_.channels_last = device.type in _CHANNELS_LAST_DEVICES
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -744,7 +857,7 @@ default=None
             kwargs["betas"] = (float(self.momentum), 0.999)
         return cls, kwargs
 
-    def _callbacks(self, has_valid):
+    def _callbacks(self, has_valid, steps_per_epoch):
         callbacks = [("metrics", _EpochMetrics())]
         if self.early_stopping is not None:
             callbacks.append(
@@ -769,6 +882,15 @@ default=None
         elif self.lr_schedule == "cosine":
             scheduler = LRScheduler(
                 policy="CosineAnnealingLR", T_max=int(self.max_epochs)
+            )
+            callbacks.append(("lr_scheduler", scheduler))
+        elif self.lr_schedule == "onecycle":
+            scheduler = LRScheduler(
+                policy=torch.optim.lr_scheduler.OneCycleLR,
+                max_lr=float(self.lr),
+                total_steps=int(self.max_epochs) * max(1, int(steps_per_epoch)),
+                cycle_momentum=False,
+                step_every="batch",
             )
             callbacks.append(("lr_scheduler", scheduler))
         for i, cb in enumerate(self.callbacks or ()):
@@ -796,6 +918,9 @@ default=None
         params["iterator_train__drop_last"] = drop_last
         for prefix in ("optimizer", "callbacks", "iterator_train", "iterator_valid"):
             params.update({f"{prefix}__{k}": v for k, v in routed[prefix].items()})
+        drop_last = params["iterator_train__drop_last"]
+        n = n_train or 0
+        steps_per_epoch = n // batch_size if drop_last else -(-n // batch_size)
         return _ImageNet(
             module=module,
             criterion=criterion,
@@ -808,7 +933,7 @@ default=None
             iterator_valid=TensorBatchIterator,
             dataset=TensorDataset,
             train_split=None if valid is None else predefined_split(valid),
-            callbacks=self._callbacks(valid is not None),
+            callbacks=self._callbacks(valid is not None, steps_per_epoch),
             predict_nonlinearity=_softmax,
             classes=list(range(len(self.classes_))),
             device=str(device),
@@ -839,6 +964,23 @@ default=None
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
+    def _make_module(self, backbone, config, n_classes, device):
+        """Freeze the backbone and wrap it with a new head (fit and load_model)."""
+        head = () if self.head is None else tuple(self.head)
+        frozen = freeze_backbone(backbone, self.freeze)
+        head_module = _make_head(
+            _pooled_width(backbone), head, n_classes, float(self.dropout)
+        )
+        return ImageClassifierModule(
+            backbone,
+            head_module,
+            mean=config["mean"],
+            std=config["std"],
+            augment=make_augment(copy.deepcopy(self.augment)),
+            frozen=frozen,
+            channels_last=torch.device(device).type in _CHANNELS_LAST_DEVICES,
+        )
+
     def fit(self, X, y):
         """Train the network on images ``X`` with labels ``y``.
 
@@ -901,73 +1043,17 @@ default=None
             if isinstance(size, Integral):
                 size = (int(size), int(size))
             self.image_size_ = tuple(int(s) for s in size)
-            frozen = freeze_backbone(backbone, self.freeze)
-            head_module = _make_head(
-                backbone.num_features, head, n_classes, float(self.dropout)
-            )
-            module = ImageClassifierModule(
-                backbone,
-                head_module,
-                mean=config["mean"],
-                std=config["std"],
-                augment=make_augment(copy.deepcopy(self.augment)),
-                frozen=frozen,
-                channels_last=self.device_.type == "cuda",
-            ).to(self.device_)
-
-            images = self._read(X, self.image_size_)
-            y_t = torch.from_numpy(y_enc.astype(np.int64))
+            module = self._make_module(backbone, config, n_classes, self.device_)
             fast = self.freeze == "backbone" and self.augment is None
-            if fast:
-                features = check_memory(self.memory).cache(
-                    _cached_backbone_features, ignore=["module", "batch_size", "device"]
-                )(
-                    module,
-                    self._feature_key(seed),
-                    images.numpy(),
-                    max(int(self.batch_size), 64),
-                    self.device_,
-                    amp_dtype,
+            if self.compile and not fast:
+                module.compile(**routed["compile"])
+            # Decoding is CPU work: done before taking the GPU, so parallel
+            # workers decode while another one trains.
+            images = self._read(X, self.image_size_)
+            with device_lock(self.device_, enabled=self.lock_gpu):
+                net = self._fit_on_device(
+                    module, images, y_enc, routed, amp_dtype, seed, rng, fast
                 )
-                data = torch.from_numpy(np.asarray(features))
-            else:
-                data = images
-
-            if self.early_stopping is not None:
-                train_idx, valid_idx = self._split(y_enc, rng)
-                train = TensorDataset(data[train_idx], y_t[train_idx])
-                valid = TensorDataset(data[valid_idx], y_t[valid_idx])
-            else:
-                train, valid = TensorDataset(data, y_t), None
-            n_train = len(train)
-            batch_size = int(self.batch_size)
-            if batch_size > n_train:
-                warnings.warn(
-                    f"batch_size={batch_size} is larger than the {n_train} training "
-                    f"images; using batch_size={n_train}",
-                    UserWarning,
-                    stacklevel=3,
-                )
-                batch_size = n_train
-            train.X = place_on_device(train.X, self.device_)
-            train.y = train.y.to(train.X.device)
-            if valid is not None:
-                valid.X = place_on_device(valid.X, self.device_)
-                valid.y = valid.y.to(valid.X.device)
-
-            criterion = self._build_criterion(n_classes, y_enc, routed["criterion"])
-            net = self._build_net(
-                module,
-                criterion,
-                routed=routed,
-                device=self.device_,
-                amp_dtype=amp_dtype,
-                seed=seed,
-                batch_size=batch_size,
-                valid=valid,
-                n_train=n_train,
-            )
-            net.fit(train, y=None)
 
         self.net_ = net
         self.history_ = _history_dict(net.history)
@@ -975,10 +1061,72 @@ default=None
         stopper = dict(net.callbacks_).get("early_stopping")
         best = getattr(stopper, "best_epoch_", None)
         self.best_epoch_ = int(best) if best is not None else self.n_epochs_
-        # The cached data sets are not needed any more; skorch keeps a
-        # reference to the validation set in train_split.
-        net.train_split = None
         return self
+
+    def _fit_on_device(self, module, images, y_enc, routed, amp_dtype, seed, rng, fast):
+        """Move the module to the device, cache frozen features, train."""
+        n_classes = len(self.classes_)
+        if module.channels_last:
+            # Weights in channels-last too, so that convolutions do not
+            # convert them on every call.
+            module = module.to(self.device_, memory_format=torch.channels_last)
+        else:
+            module = module.to(self.device_)
+        y_t = torch.from_numpy(y_enc.astype(np.int64))
+        if fast:
+            features = check_memory(self.memory).cache(
+                _cached_backbone_features, ignore=["module", "batch_size", "device"]
+            )(
+                module,
+                self._feature_key(seed),
+                images.numpy(),
+                max(int(self.batch_size), 64),
+                self.device_,
+                amp_dtype,
+            )
+            data = torch.from_numpy(np.asarray(features))
+        else:
+            data = images
+
+        if self.early_stopping is not None:
+            train_idx, valid_idx = self._split(y_enc, rng)
+            train = TensorDataset(data[train_idx], y_t[train_idx])
+            valid = TensorDataset(data[valid_idx], y_t[valid_idx])
+        else:
+            train, valid = TensorDataset(data, y_t), None
+        n_train = len(train)
+        batch_size = int(self.batch_size)
+        if batch_size > n_train:
+            warnings.warn(
+                f"batch_size={batch_size} is larger than the {n_train} training "
+                f"images; using batch_size={n_train}",
+                UserWarning,
+                stacklevel=4,
+            )
+            batch_size = n_train
+        train.X = place_on_device(train.X, self.device_)
+        train.y = train.y.to(train.X.device)
+        if valid is not None:
+            valid.X = place_on_device(valid.X, self.device_)
+            valid.y = valid.y.to(valid.X.device)
+
+        criterion = self._build_criterion(n_classes, y_enc, routed["criterion"])
+        net = self._build_net(
+            module,
+            criterion,
+            routed=routed,
+            device=self.device_,
+            amp_dtype=amp_dtype,
+            seed=seed,
+            batch_size=batch_size,
+            valid=valid,
+            n_train=n_train,
+        )
+        net.fit(train, y=None)
+        # The data sets (on the device, perhaps) are not needed any more;
+        # skorch keeps a reference to the validation set in train_split.
+        net.train_split = None
+        return net
 
     def _split(self, y_enc, rng):
         indices = np.arange(len(y_enc))
@@ -1014,7 +1162,10 @@ default=None
         """
         check_is_fitted(self)
         images = self._read(X, self.image_size_)
-        proba = self.net_.predict_proba(TensorDataset(images)).astype(np.float64)
+        device = torch.device(self.net_.device)
+        with device_lock(device, enabled=getattr(self, "lock_gpu", True)):
+            proba = self.net_.predict_proba(TensorDataset(images))
+        proba = proba.astype(np.float64)
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X):

