@@ -19,9 +19,8 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._augment import make_augment
-from ._backbone import create_backbone, freeze_backbone
-from ._classifier import CNNClassifier, ImageClassifierModule, _make_head
+from ._backbone import create_backbone
+from ._classifier import CNNClassifier
 from ._device import resolve_precision
 
 __all__ = ["load_model", "save_model"]
@@ -217,21 +216,8 @@ def load_model(path):
         image_size=estimator.image_size,
         **routed["module"],
     )
-    frozen = freeze_backbone(backbone, estimator.freeze)
-    head = () if estimator.head is None else tuple(estimator.head)
-    module = ImageClassifierModule(
-        backbone,
-        _make_head(
-            backbone.num_features,
-            head,
-            len(estimator.classes_),
-            float(estimator.dropout),
-        ),
-        mean=data_config["mean"],
-        std=data_config["std"],
-        augment=make_augment(estimator.augment),
-        frozen=frozen,
-        channels_last=device.type == "cuda",
+    module = estimator._make_module(
+        backbone, data_config, len(estimator.classes_), device
     )
     module.load_state_dict(tensors, strict=True)
     module.to(device)
