@@ -407,3 +407,44 @@ def test_fit_streams_from_host_memory_when_the_data_does_not_fit(data, monkeypat
     np.testing.assert_allclose(
         on_host.history_["train_loss"], on_device.history_["train_loss"], rtol=1e-3
     )
+
+
+def test_mobilenet_head_survives_save_and_load(tmp_path):
+    from skmedimg.neural import load_model, save_model
+
+    X, y = make_lesions(n_samples=16)
+    clf = CNNClassifier(
+        "mobilenetv3_small_050",
+        pretrained=False,
+        image_size=32,
+        max_epochs=1,
+        batch_size=8,
+        device="cpu",
+        random_state=0,
+    ).fit(X, y)
+    loaded = load_model(save_model(clf, tmp_path / "mobilenet.safetensors"))
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+
+
+def test_unpickled_gpu_model_reports_the_cpu_and_drops_autocast():
+    import pickle
+
+    X, y = make_lesions(n_samples=16)
+    clf = CNNClassifier(
+        "test_efficientnet",
+        pretrained=False,
+        image_size=32,
+        max_epochs=1,
+        batch_size=8,
+        device="cpu",
+        random_state=0,
+    ).fit(X, y)
+    expected = clf.predict_proba(X)
+    # As if fitted on a GPU: skorch's unpickling (no CUDA here) keeps the net on
+    # the CPU, and the estimator must say so and stop asking for bf16.
+    clf.device_ = torch.device("cuda", 0)
+    clf.net_.amp_dtype = torch.bfloat16
+    back = pickle.loads(pickle.dumps(clf))
+    assert back.device_ == torch.device("cpu")
+    assert back.net_.amp_dtype is None
+    np.testing.assert_allclose(back.predict_proba(X), expected, atol=1e-6)
