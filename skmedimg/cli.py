@@ -125,13 +125,12 @@ def _freeze_arg(value):
     return int(value) if value.isdigit() else value
 
 
-def _fit_model(args, X, y, console):
-    from .neural import CNNClassifier, WeightsNotFoundError
+def _make_model(args, pretrained):
+    from .neural import CNNClassifier
 
-    pretrained = args.pretrained
-    params = dict(
+    return CNNClassifier(
         model_name=args.model,
-        pretrained=True if pretrained == "auto" else pretrained,
+        pretrained=pretrained,
         freeze=args.freeze,
         max_epochs=args.epochs,
         augment=args.augment,
@@ -143,7 +142,13 @@ def _fit_model(args, X, y, console):
         n_jobs=args.n_jobs,
         verbose=0 if args.quiet else 1,
     )
-    model = CNNClassifier(**params)
+
+
+def _fit_model(args, X, y, console):
+    from .neural import WeightsNotFoundError
+
+    pretrained = args.pretrained
+    model = _make_model(args, True if pretrained == "auto" else pretrained)
     try:
         model.fit(X, y)
     except WeightsNotFoundError as exc:
@@ -176,31 +181,14 @@ def _versions():
     }
 
 
-def _cross_validate(args, X, y, console):
+def _cross_validate(model, args, X, y, console):
+    """K-fold scores of an unfitted copy of ``model`` (same weights source)."""
     import numpy as np
+    from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold, cross_validate
 
-    from .neural import CNNClassifier
-
     console.say(f"Cross-validating with {args.cv} stratified folds ...")
-    model = CNNClassifier(
-        model_name=args.model,
-        pretrained=False if args.pretrained == "auto" else args.pretrained,
-        freeze=args.freeze,
-        max_epochs=args.epochs,
-        augment=args.augment,
-        image_size=args.image_size,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        early_stopping=args.early_stopping,
-        random_state=args.random_state,
-        n_jobs=args.n_jobs,
-    )
-    if args.pretrained == "auto":
-        from .neural import shipped_weights_path
-
-        if shipped_weights_path(args.model) is not None:
-            model.set_params(pretrained=True)
+    model = clone(model).set_params(verbose=0)
     cv = StratifiedKFold(args.cv, shuffle=True, random_state=args.random_state)
     scores = cross_validate(
         model, X, y, cv=cv, scoring=["accuracy", "balanced_accuracy", "f1_macro"]
@@ -377,10 +365,10 @@ def _cmd_train(args, console, *, data=None):
         + ", ".join(f"{c}: {n}" for c, n in zip(classes, counts, strict=True))
         + f"), testing on {len(y_test)}"
     )
-    cv_result = _cross_validate(args, X, y, console) if args.cv else None
     start = time.perf_counter()
     model = _fit_model(args, X, y, console)
     fit_s = time.perf_counter() - start
+    cv_result = _cross_validate(model, args, X, y, console) if args.cv else None
     source = getattr(model, "weights_source_", None)
     console.say(f"Backbone {args.model}: weights {source}")
     out.mkdir(parents=True, exist_ok=True)

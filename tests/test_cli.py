@@ -232,3 +232,15 @@ def test_train_on_the_brain_tumour_folders(brain_training, brain_testing, tmp_pa
     assert report["metrics"]["accuracy"] > 0.25  # above chance after 2 epochs
     for name in ["confusion_matrix.png", "training_curves.png"]:
         assert _is_png(tmp_path / name)
+
+
+def test_train_with_cross_validation_reports_every_fold(image_folder, tmp_path, capsys):
+    argv = ["train", str(image_folder), "--out", str(tmp_path), "--cv", "3", *FAST]
+    assert main(argv[:-1]) == 0  # not --quiet: the fold table is printed
+    out = capsys.readouterr().out
+    assert "fold" in out and "balanced_accuracy" in out
+    cv = json.loads((tmp_path / "report.json").read_text())["cross_validation"]
+    assert [f["fold"] for f in cv["folds"]] == [1, 2, 3]
+    accuracies = [f["accuracy"] for f in cv["folds"]]
+    assert all(0.0 <= a <= 1.0 for a in accuracies)
+    assert cv["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
