@@ -385,3 +385,46 @@ def test_member_failure_is_raised_not_scored_as_nan(data):
             [("logistic", LogisticRegression()), ("dummy", DummyClassifier())],
             cv=2,
         ).fit(X[:20], np.zeros(20, dtype=int))
+
+
+@pytest.mark.slow
+def test_three_pretrained_backbones_on_breastmnist(medmnist_dir, tmp_path):
+    """The reports' recipe: pretrained CNNs of one family vote by CV accuracy.
+
+    Members (fixed before the first run): frozen EfficientNet-Lite0/1/2 features
+    with real ImageNet weights (the ``weights`` extra), a scaler and a logistic
+    head each, on BreastMNIST's official train and test splits.
+    """
+    from skmedimg.datasets import load_medmnist
+    from skmedimg.neural import CNNFeatureExtractor, shipped_weights_path
+
+    names = [f"tf_efficientnet_lite{i}" for i in range(3)]
+    if any(shipped_weights_path(name) is None for name in names):
+        pytest.skip("needs the weights extra (efficientnet-lite0/1/2 packages)")
+    train = load_medmnist("breastmnist", split="train", data_home=medmnist_dir)
+    test = load_medmnist("breastmnist", split="test", data_home=medmnist_dir)
+    members = [
+        (
+            name.rsplit("_", 1)[-1],
+            make_pipeline(
+                CNNFeatureExtractor(
+                    name, pretrained=True, image_size=128, memory=str(tmp_path)
+                ),
+                StandardScaler(),
+                LogisticRegression(max_iter=2000),
+            ),
+        )
+        for name in names
+    ]
+    ensemble = ScoreWeightedVotingClassifier(members, cv=5)
+    ensemble.fit(train.images, train.target)
+    scores = [est.score(test.images, test.target) for est in ensemble.estimators_]
+    score = ensemble.score(test.images, test.target)
+    print(
+        f"cv {np.round(ensemble.cv_scores_, 3).tolist()}, ensemble {score:.3f}, "
+        f"members {np.round(scores, 3).tolist()}"
+    )
+    np.testing.assert_allclose(
+        ensemble.weights_, ensemble.cv_scores_ / ensemble.cv_scores_.sum()
+    )
+    assert score >= max(scores), (score, scores)
