@@ -9,10 +9,11 @@ otherwise, with the same code.
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 
-__all__ = ["autocast", "resolve_device", "resolve_precision"]
+__all__ = ["autocast", "resolve_device", "resolve_loading_device", "resolve_precision"]
 
 #: Accepted values of the ``precision`` parameter.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -65,6 +66,40 @@ def resolve_device(device="auto"):
             "(torch.cuda.is_available() is False); use device='auto' or 'cpu'"
         )
     return resolved
+
+
+def resolve_loading_device(device, *, what="the model"):
+    """Choose the device a saved or pickled model is loaded onto.
+
+    Like :func:`resolve_device`, except that a CUDA device on a machine
+    without CUDA falls back to the CPU with a warning instead of an error, so
+    that a model fitted on a GPU loads anywhere.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        The device the model was fitted or saved with (``"auto"`` or
+        ``None``: CUDA when available).
+    what : str, default="the model"
+        How the warning names the model.
+
+    Returns
+    -------
+    device : torch.device
+        The device to load onto.
+    """
+    if device is None or device == "auto":
+        return resolve_device("auto")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(
+            f"{what} was fitted on {str(device)!r}, but no CUDA device is "
+            "available here; it is loaded on the CPU.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return torch.device("cpu")
+    return device
 
 
 def resolve_precision(precision="auto", device="cpu"):

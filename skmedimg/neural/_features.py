@@ -12,7 +12,6 @@ import json
 import os
 import threading
 import uuid
-import warnings
 from numbers import Integral
 from pathlib import Path
 
@@ -29,7 +28,12 @@ from ..utils import check_images, read_images
 from ._backbone import create_backbone, list_stages
 from ._classifier import ImageClassifierModule
 from ._data import TensorBatchIterator, TensorDataset
-from ._device import autocast, resolve_device, resolve_precision
+from ._device import (
+    autocast,
+    resolve_device,
+    resolve_loading_device,
+    resolve_precision,
+)
 from ._device_lock import device_lock
 
 __all__ = ["CNNFeatureExtractor"]
@@ -661,15 +665,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         super().__setstate__(state)
         if module_state is None:
             return
-        device = self.device_
-        if device.type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(
-                "This CNNFeatureExtractor was fitted on CUDA, which is not "
-                "available here; it is loaded on the CPU.",
-                UserWarning,
-                stacklevel=2,
-            )
-            device = torch.device("cpu")
+        device = resolve_loading_device(self.device_, what="This CNNFeatureExtractor")
         with _SEED_LOCK, torch.random.fork_rng(devices=[]):
             backbone, _ = _create(pretrained=False, **self._build)
         module = self._build_module(backbone, self.data_config_, "cpu")

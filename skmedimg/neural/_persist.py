@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 
 import numpy as np
 import torch
@@ -21,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backbone import create_backbone
 from ._classifier import CNNClassifier
-from ._device import resolve_precision
+from ._device import resolve_loading_device, resolve_precision
 
 __all__ = ["load_model", "save_model"]
 
@@ -137,21 +136,6 @@ def save_model(estimator, path):
     return path
 
 
-def _load_device(device):
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        warnings.warn(
-            f"the model was saved with device={str(device)!r}, but no CUDA "
-            "device is available; loading it on the CPU",
-            UserWarning,
-            stacklevel=3,
-        )
-        return torch.device("cpu")
-    return device
-
-
 def load_model(path):
     """Load a :class:`CNNClassifier` written by :func:`save_model`.
 
@@ -207,7 +191,7 @@ def load_model(path):
     estimator.history_ = config["history"]
     estimator.n_epochs_ = config["n_epochs"]
     estimator.best_epoch_ = config["best_epoch"]
-    device = _load_device(params.get("device"))
+    device = resolve_loading_device(params.get("device"), what="the saved model")
     estimator.device_ = device
 
     backbone, _ = create_backbone(
