@@ -201,6 +201,20 @@ class _ImageNet(NeuralNetClassifier):
         self.shuffle_generator_ = torch.Generator().manual_seed(int(self.shuffle_seed))
         use_scaler = self.amp_dtype == torch.float16
         self.grad_scaler_ = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        # skorch pickles ``module_``, ``criterion_`` and ``optimizer_`` apart,
+        # with a map_location, so that a net fitted on a GPU unpickles on a
+        # machine without one. Other attributes hold the same device tensors:
+        # ``module`` and ``criterion`` are the very instances (given
+        # initialised), the callbacks hold the optimizer and its state (a
+        # learning-rate scheduler), and an fp16 gradient scaler its scale.
+        # Pickled in the same stream as ``module_``, a shared instance is
+        # also written once, not twice.
+        for name in ("module", "criterion", "callbacks", "grad_scaler_"):
+            if name not in self.cuda_dependent_attributes_:
+                self.cuda_dependent_attributes_ = [
+                    *self.cuda_dependent_attributes_,
+                    name,
+                ]
         return self
 
     def get_all_learnable_params(self):
@@ -297,6 +311,7 @@ class _EpochMetrics(Callback):
             if total:
                 net.history.record(name, float(self.correct_[training]) / total)
         net.history.record("lr", self.lr_)
+        self.correct_ = {True: None, False: None}  # no device tensors kept
 
 
 class _EpochProgressBar(Callback):
