@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from pathlib import Path
 
@@ -533,44 +534,78 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         }
         return _FeatureStore(location, settings, self.n_features_out_)
 
+    def _decode(self, X, part):
+        """Decode ``X[part]`` to a uint8 tensor, pinned for CUDA copies."""
+        if (
+            len(part)
+            and part[-1] - part[0] + 1 == len(part)
+            and np.all(np.diff(part) == 1)
+        ):
+            items = X[int(part[0]) : int(part[-1]) + 1]  # a view for arrays
+        else:
+            items = X[part]
+        images = read_images(
+            items, size=self.image_size_, color="rgb", n_jobs=self.n_jobs
+        )
+        tensor = torch.from_numpy(np.ascontiguousarray(images))
+        if self.device_.type == "cuda":
+            # Pinned here, in the decoding thread: the batches are then views
+            # of pinned memory, copied to the device without another copy.
+            tensor = tensor.pin_memory()
+        return tensor
+
     def _compute(self, X, indices, amp_dtype):
-        """Features of ``X[indices]``, decoding a few batches at a time."""
+        """Features of ``X[indices]``, decoding a few batches at a time.
+
+        A thread decodes (or, for arrays, checks and copies) the next chunk of
+        images while the device computes the current one. Features stay on
+        the device until the end of a chunk: the host waits for the device
+        once per chunk, not once per batch.
+        """
         out = np.empty((len(indices), self.n_features_out_), dtype=np.float32)
         batch_size = int(self.batch_size)
         chunk = batch_size * _DECODE_BATCHES
+        parts = [indices[i : i + chunk] for i in range(0, len(indices), chunk)]
         bar = None
         if self.verbose:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(indices), desc="CNN features", unit="img")
         self.module_.eval()
+        row = 0
         try:
-            for start in range(0, len(indices), chunk):
-                part = indices[start : start + chunk]
-                images = read_images(
-                    X[part], size=self.image_size_, color="rgb", n_jobs=self.n_jobs
-                )
-                iterator = TensorBatchIterator(
-                    TensorDataset(torch.from_numpy(np.ascontiguousarray(images))),
-                    batch_size=batch_size,
-                    device=self.device_,
-                )
-                row = start
-                # Decoding above runs outside the per-GPU lock (see
-                # _device_lock): parallel workers decode while one computes.
-                with (
-                    device_lock(self.device_),
-                    torch.inference_mode(),
-                    autocast(self.device_, amp_dtype),
-                ):
-                    for batch, _ in iterator:
-                        feats = _forward_batch(
-                            self.module_, batch, self.layer_, self.pooling
-                        )
-                        out[row : row + len(batch)] = feats.float().cpu().numpy()
-                        row += len(batch)
-                        if bar is not None:
-                            bar.update(len(batch))
+            with ThreadPoolExecutor(max_workers=1) as decoder:
+                pending = decoder.submit(self._decode, X, parts[0]) if parts else None
+                for k in range(len(parts)):
+                    images = pending.result()
+                    pending = (
+                        decoder.submit(self._decode, X, parts[k + 1])
+                        if k + 1 < len(parts)
+                        else None
+                    )
+                    iterator = TensorBatchIterator(
+                        TensorDataset(images),
+                        batch_size=batch_size,
+                        device=self.device_,
+                    )
+                    # Decoding runs outside the per-GPU lock (see
+                    # _device_lock): parallel workers decode while one computes.
+                    with (
+                        device_lock(self.device_),
+                        torch.inference_mode(),
+                        autocast(self.device_, amp_dtype),
+                    ):
+                        feats = [
+                            _forward_batch(
+                                self.module_, batch, self.layer_, self.pooling
+                            )
+                            for batch, _ in iterator
+                        ]
+                        block = torch.cat(feats).float().cpu().numpy()
+                    out[row : row + len(block)] = block
+                    row += len(block)
+                    if bar is not None:
+                        bar.update(len(block))
         finally:
             if bar is not None:
                 bar.close()

@@ -578,3 +578,33 @@ def test_pretrained_features_svm_on_brain_mri(brain_training, tmp_path):
         )
     assert scores[True] >= 0.80
     assert scores[True] > scores[False]
+
+
+def test_next_chunk_is_decoded_while_the_current_one_computes(data, monkeypatch):
+    # The forward pass of the first chunk waits until the second chunk's
+    # decoding has started: without the decoding thread it would time out.
+    X, _ = data
+    est = extractor(batch_size=4).fit(X)  # chunks of 4 * 8 = 32 images
+    X = np.concatenate([X, X, X])  # 72 images: 3 chunks
+    second_started = threading.Event()
+    decode = CNNFeatureExtractor._decode
+    forward = features_module._forward_batch
+    overlapped = []
+
+    def watched_decode(self, X, part):
+        if part[0] > 0:
+            second_started.set()
+        return decode(self, X, part)
+
+    def waiting_forward(module, images, layer, pooling):
+        if not second_started.is_set():
+            overlapped.append(second_started.wait(timeout=10))
+        return forward(module, images, layer, pooling)
+
+    monkeypatch.setattr(CNNFeatureExtractor, "_decode", watched_decode)
+    monkeypatch.setattr(features_module, "_forward_batch", waiting_forward)
+    out = est.transform(X)
+    assert overlapped == [True]
+    monkeypatch.undo()
+    np.testing.assert_allclose(out, est.transform(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[:24], out[24:48], rtol=1e-5, atol=1e-6)
