@@ -66,7 +66,8 @@ class _BackboneAndHead(torch.nn.Module):
     def __init__(self, backbone, n_classes):
         super().__init__()
         self.backbone = backbone
-        self.head = torch.nn.Linear(backbone.num_features, n_classes)
+        width = getattr(backbone, "head_hidden_size", None) or backbone.num_features
+        self.head = torch.nn.Linear(width, n_classes)
 
     def forward(self, x):
         return self.head(self.backbone(x))
