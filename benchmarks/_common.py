@@ -254,7 +254,8 @@ def _fmt(value):
             return f"{value:,.0f}"
         if abs(value) >= 1:
             return f"{value:.2f}"
-        return f"{value:.3f}"
+        # 4 significant digits: an accuracy of 0.9957 must not print as 0.996
+        return f"{value:.4g}"
     return str(value)
 
 

@@ -49,9 +49,9 @@ from skmedimg.neural import (
 def raw_inference(model, X, *, mean, std, batch_size, device, feed="pin all"):
     """Features (or logits) of every image, the hand-written way.
 
-    ``feed``: ``"pin all"`` pins the whole array and slices it, ``"per
-    batch"`` pins each batch on its own; ``X`` may also be a tensor already
-    on the device.
+    ``feed`` (CUDA): ``"pin all"`` pins the whole array and slices it, ``"per
+    batch"`` pins each batch on its own; on other devices batches are plain
+    slices. ``X`` may also be a tensor already on the device.
     """
     cuda = device.type == "cuda"
     fmt = torch.channels_last  # on every device (faster on CPUs too)
@@ -129,7 +129,7 @@ def main():
         mean = torch.tensor(config["mean"], device=device).view(1, -1, 1, 1)
         std = torch.tensor(config["std"], device=device).view(1, -1, 1, 1)
         results = {}
-        feeds = ["pin all", "per batch"] if device.type == "cuda" else ["pin all"]
+        feeds = ["pin all", "per batch"] if device.type == "cuda" else ["host array"]
         raw = {}
         for feed in feeds:
             with PeakMemory(device) as mem:
