@@ -270,25 +270,57 @@ def table(rows, columns):
     return "\n".join([head, rule, *body])
 
 
-def report(name, args, device, settings, rows, columns, notes=()):
-    """Print the table and write ``results/<name>.json``."""
-    text = table(rows, columns)
-    print()
-    print(text)
-    for note in notes:
-        print(f"* {note}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / (args.out or f"{name}{'_full' if args.full else ''}.json")
-    payload = {
+def result_path(name, args):
+    """``results/<name>.json`` (``<name>_full.json`` with ``--full``, or ``--out``)."""
+    return RESULTS / (args.out or f"{name}{'_full' if args.full else ''}.json")
+
+
+def _partial_path(name, args):
+    path = result_path(name, args)
+    return path.with_name(path.stem + ".partial.json")
+
+
+def _payload(name, args, device, settings, rows, **extra):
+    return {
         "benchmark": name,
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "full": bool(args.full),
         "hardware": hardware(device),
         "settings": settings,
         "rows": rows,
-        "table": text,
-        "notes": list(notes),
+        **extra,
     }
+
+
+def write_partial(name, args, device, settings, rows, **extra):
+    """Write what a long run has measured so far to ``<result>.partial.json``.
+
+    A run stopped before its end (a time limit, a crash) keeps the parts it
+    finished; :func:`report` removes the file when the run completes.
+    """
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = _payload(name, args, device, settings, rows, complete=False, **extra)
+    path = _partial_path(name, args)
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return path
+
+
+def report(name, args, device, settings, rows, columns, notes=(), **extra):
+    """Print the table and write ``results/<name>.json``.
+
+    ``extra`` items (per-seed or per-epoch records) go into the JSON as they are.
+    """
+    text = table(rows, columns)
+    print()
+    print(text)
+    for note in notes:
+        print(f"* {note}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = result_path(name, args)
+    payload = _payload(
+        name, args, device, settings, rows, table=text, notes=list(notes), **extra
+    )
     out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    _partial_path(name, args).unlink(missing_ok=True)
     print(f"\nwrote {out.relative_to(ROOT)}")
     return payload

@@ -32,12 +32,14 @@ import time
 
 import numpy as np
 from _common import (
+    PeakMemory,
     amp_dtype,
     base_parser,
     default_data_dir,
     report,
     resolve,
     setup_threads,
+    write_partial,
 )
 from _common import sample_folder as _sample
 
@@ -128,7 +130,7 @@ def main():
         torch_threads=threads,
     )
     print(f"device={device} settings={settings}")
-    rows = []
+    rows, per_seed = [], []
     for name in args.sets:
         epochs, n_train, n_test = plan[name]
         if name == "brain_tumor_mri":
@@ -143,12 +145,13 @@ def main():
             X, y = subset(train.images, train.target, n_train)
             X_val, y_val = val.images, val.target
             X_test, y_test = subset(test.images, test.target, n_test)
-        accs, vals, times = [], [], []
+        accs, vals, times, mems = [], [], [], []
         for seed in seeds:
             start = time.perf_counter()
-            clf = recipe(full, epochs, seed, device, size).fit(X, y)
-            fit_s = time.perf_counter() - start
-            acc = float(np.mean(clf.predict(X_test) == y_test))
+            with PeakMemory(device) as mem:
+                clf = recipe(full, epochs, seed, device, size).fit(X, y)
+                fit_s = time.perf_counter() - start
+                acc = float(np.mean(clf.predict(X_test) == y_test))
             total_s = time.perf_counter() - start
             val_acc = (
                 None if X_val is None else float(np.mean(clf.predict(X_val) == y_val))
@@ -156,11 +159,27 @@ def main():
             accs.append(acc)
             vals.append(val_acc)
             times.append(total_s)
+            mems.append(mem.as_dict())
+            per_seed.append(
+                dict(
+                    dataset=name,
+                    seed=seed,
+                    test_acc=round(acc, 4),
+                    val_acc=None if val_acc is None else round(val_acc, 4),
+                    fit_s=round(fit_s, 1),
+                    fit_test_s=round(total_s, 1),
+                    weights=clf.weights_source_,
+                    **mems[-1],
+                )
+            )
+            # a run stopped by a time limit keeps the seeds it finished
+            write_partial("accuracy", args, device, settings, rows, per_seed=per_seed)
             print(
                 f"{name} seed={seed}: test acc {acc:.4f} val acc {val_acc} "
                 f"fit {fit_s:.1f} s, fit+test {total_s:.1f} s "
                 f"(weights: {clf.weights_source_})"
             )
+        gpu = [m["gpu_peak_mb"] for m in mems if m["gpu_peak_mb"] is not None]
         rows.append(
             dict(
                 dataset=name,
@@ -175,6 +194,8 @@ def main():
                 else round(float(np.mean(vals)), 4),
                 wall_s_mean=round(float(np.mean(times)), 1),
                 test_accs=[round(a, 4) for a in accs],
+                host_peak_mb=max(m["host_peak_mb"] for m in mems),
+                gpu_peak_mb=max(gpu) if gpu else None,
             )
         )
     report(
@@ -193,11 +214,15 @@ def main():
             ("test_acc_std", "std"),
             ("val_acc_mean", "val acc"),
             ("wall_s_mean", "s per seed (fit + test)"),
+            ("host_peak_mb", "host peak MB"),
+            ("gpu_peak_mb", "GPU peak MB"),
         ],
         [
             "the last epoch's model is tested; nothing is chosen on the test split",
             "wall time includes decoding the JPEGs / upsampling the npz images",
+            "memory: the largest peak over the seeds, of fit and test",
         ],
+        per_seed=per_seed,
     )
 
 

@@ -536,11 +536,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
 
     def _decode(self, X, part):
         """Decode ``X[part]`` to a uint8 tensor, pinned for CUDA copies."""
-        if (
-            len(part)
-            and part[-1] - part[0] + 1 == len(part)
-            and np.all(np.diff(part) == 1)
-        ):
+        if len(part) and np.all(np.diff(part) == 1):
             items = X[int(part[0]) : int(part[-1]) + 1]  # a view for arrays
         else:
             items = X[part]
