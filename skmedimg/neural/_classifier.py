@@ -217,6 +217,16 @@ class _ImageNet(NeuralNetClassifier):
                 ]
         return self
 
+    def _set_training(self, training=True):
+        # skorch sets the mode of every module before every batch. Walking
+        # the hundreds of modules of a backbone (and putting its frozen part
+        # back in eval mode) costs more than a step of a linear head on
+        # cached features, so the mode is set only when it changes.
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and module.training != training:
+                module.train(training)
+
     def get_all_learnable_params(self):
         for name, param in super().get_all_learnable_params():
             if param.requires_grad:

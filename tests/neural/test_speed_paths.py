@@ -484,3 +484,65 @@ def test_unpickled_gpu_model_reports_the_cpu_and_drops_autocast():
     assert back.device_ == torch.device("cpu")
     assert back.net_.amp_dtype is None
     np.testing.assert_allclose(back.predict_proba(X), expected, atol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# Training mode is set when it changes, not before every batch
+# --------------------------------------------------------------------------
+
+
+class _ModeWatch(Callback):
+    """Record, at each forward pass, the phase and the modes of the module."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.seen_ = []
+        self.phase_ = None
+        norms = [
+            m
+            for m in net.module_.backbone.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        ]
+
+        def hook(module, args):
+            modes = {m.training for m in norms}
+            self.seen_.append((self.phase_, module.training, modes))
+
+        self.handle_ = net.module_.register_forward_pre_hook(hook)
+
+    def on_batch_begin(self, net, batch, training, **kwargs):
+        self.phase_ = training
+
+    def on_train_end(self, net, **kwargs):
+        self.handle_.remove()
+
+
+@pytest.mark.parametrize("freeze", ["none", "backbone", 1])
+def test_module_mode_is_set_once_per_phase(data, monkeypatch, freeze):
+    X, y = data
+    calls = []
+    original = classifier_module.ImageClassifierModule.train
+
+    def counting_train(self, mode=True):
+        calls.append(mode)
+        return original(self, mode)
+
+    monkeypatch.setattr(
+        classifier_module.ImageClassifierModule, "train", counting_train
+    )
+    watch = _ModeWatch()
+    clf = tiny(
+        freeze=freeze, max_epochs=3, early_stopping=5, batch_size=8, callbacks=[watch]
+    ).fit(X, y)
+    n_batches = sum(len(row["batches"]) for row in clf.net_.history)
+    assert n_batches >= 12
+    assert len(watch.seen_) == n_batches
+    # one switch into training and one back to eval per epoch, at most
+    assert len(calls) <= 2 * 3 + 2
+    for training, module_training, norm_modes in watch.seen_:
+        assert module_training == training
+        if freeze == "backbone":
+            assert norm_modes == {False}  # frozen statistics stay fixed
+        elif training and freeze == "none":
+            assert norm_modes == {True}
+        elif not training:
+            assert norm_modes == {False}
