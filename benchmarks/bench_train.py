@@ -26,6 +26,8 @@ CPU defaults are small (so it finishes in a few minutes on two cores):
 one torch thread, the three methods run in turn twice (round robin) and the
 best later epoch of each kept (a loaded, shared CPU swings the epoch times;
 on GPUs the median of the later epochs of one run is reported).
+``--compile`` adds a ``CNNClassifier(compile=True)`` row (its first epoch
+compiles; the later ones show what compilation gives).
 ``--full`` is the GPU setting of issue 6: ResNet-50, EfficientNet-B0,
 MobileNetV3-Small, DenseNet-121 and DenseNet-201 at 224 px, 4096 images,
 batch 128, 5 epochs (3 for the skorch baselines, whose data loading
@@ -174,6 +176,11 @@ def main():
         help="median of the later epochs instead of the best one (default on GPUs)",
     )
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time CNNClassifier(compile=True) (its first epoch compiles)",
+    )
+    parser.add_argument(
         "--skorch-epochs",
         type=int,
         default=None,
@@ -229,7 +236,7 @@ def main():
         def run_raw(model_name=model_name, common=common):
             return raw_loop(model_name, X, y, n_classes=n_classes, **common)
 
-        def run_clf(model_name=model_name):
+        def run_clf(model_name=model_name, compile=False):
             clf = CNNClassifier(
                 model_name,
                 pretrained=False,
@@ -238,6 +245,7 @@ def main():
                 max_epochs=epochs,
                 image_size=size,
                 device=str(device),
+                compile=compile,
                 random_state=0,
             ).fit(X, y)
             return list(clf.history_["dur"])
@@ -255,6 +263,11 @@ def main():
             "CNNClassifier": run_clf,
             "skorch defaults": run_skorch,
         }
+        if args.compile:
+            # the first epoch pays the compilation; the later ones show its gain
+            methods["CNNClassifier(compile=True)"] = lambda m=model_name: run_clf(
+                m, compile=True
+            )
         results = {name: ([], [], None) for name in methods}
         # Round robin: a busy spell of the machine hits every method alike.
         for _ in range(repeats):
@@ -289,7 +302,8 @@ def main():
         + "; vs_raw: ratio to the raw loop of the same run and model.",
     ]
     if args.no_jpeg or not folder.is_dir():
-        notes.append(f"JPEG rows skipped (no folder {folder} or --no-jpeg)")
+        why = "--no-jpeg" if args.no_jpeg else f"no folder {folder}"
+        notes.append(f"JPEG rows skipped ({why})")
     else:
         paths, labels = sample_folder(folder, n_jpeg)
         model_name = models[0]
