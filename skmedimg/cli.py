@@ -445,22 +445,27 @@ def _model_path(path):
 
 
 def _collect_images(inputs):
+    """Image files named on the command line; folders are searched recursively.
+
+    Hidden and clutter files (``.DS_Store``, ``Thumbs.db`` ...) below a
+    folder are skipped, as :func:`~skmedimg.datasets.load_image_folder` skips
+    them; the folder's own path may contain hidden parts (``~/.cache/scans``).
+    """
+    from .datasets._folder import _walk_files
     from .utils import IMAGE_EXTENSIONS
 
     paths = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(
-                str(f)
-                for f in p.rglob("*")
-                if f.is_file()
-                and f.suffix.lower() in IMAGE_EXTENSIONS
-                and not any(part.startswith(".") for part in f.parts)
-            )
+            found = [
+                f
+                for f in _walk_files(p)
+                if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
+            ]
             if not found:
                 raise CommandError(f"{p}: no image files found")
-            paths += found
+            paths += sorted(found)
         else:
             paths.append(str(p))
     return paths

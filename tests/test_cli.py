@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -244,3 +245,21 @@ def test_train_with_cross_validation_reports_every_fold(image_folder, tmp_path, 
     accuracies = [f["accuracy"] for f in cv["folds"]]
     assert all(0.0 <= a <= 1.0 for a in accuracies)
     assert cv["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
+
+
+def test_predict_finds_images_in_a_folder_below_a_hidden_one(
+    trained, image_folder, tmp_path, capsys
+):
+    # ~/.cache/scans is a usual place; hidden files inside are still skipped
+    folder = tmp_path / ".cache" / "scans"
+    (folder / "sub").mkdir(parents=True)
+    sources = sorted((image_folder / "lesion").glob("*.png"))[:3]
+    for i, src in enumerate(sources):
+        target = folder / ("sub" if i else "") / src.name
+        target.write_bytes(src.read_bytes())
+    (folder / ".hidden.png").write_bytes(sources[0].read_bytes())
+    assert main(["predict", str(trained), str(folder), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(Path(r["image"]).name for r in rows) == sorted(
+        s.name for s in sources
+    )
