@@ -235,15 +235,18 @@ def sample_folder(folder, n_samples, seed=0):
     from skmedimg.datasets import load_image_folder
 
     data = load_image_folder(folder)
-    paths, y = np.asarray(data.filenames), np.asarray(data.target)
-    if n_samples is None or n_samples >= len(paths):
-        return paths, np.asarray(data.target_names)[y]
+    if n_samples is None or n_samples >= len(data.filenames):
+        return data.filenames, data.labels
     from sklearn.model_selection import train_test_split
 
     paths, _, y, _ = train_test_split(
-        paths, y, train_size=n_samples, stratify=y, random_state=seed
+        data.filenames,
+        data.labels,
+        train_size=n_samples,
+        stratify=data.target,
+        random_state=seed,
     )
-    return paths, np.asarray(data.target_names)[y]
+    return paths, y
 
 
 def _fmt(value):

@@ -54,7 +54,7 @@ if folder:
     # Keep about a tenth of the first class and all of the others.
     rng = np.random.default_rng(0)
     keep = (target != 0) | (rng.random(len(target)) < 0.1)
-    X, y = files[keep], np.asarray(data.target_names)[target[keep]]
+    X, y = files[keep], data.labels[keep]
     if len(X) > n_images:
         X, _, y, _ = train_test_split(
             X, y, train_size=n_images, stratify=y, random_state=0

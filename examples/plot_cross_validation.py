@@ -44,7 +44,7 @@ if folder and (Path(folder) / "brain_tumor_mri" / "Training").is_dir():
     folder = Path(folder) / "brain_tumor_mri" / "Training"
 if folder:
     data = load_image_folder(folder)
-    X, y = data.filenames, np.asarray(data.target_names)[data.target]
+    X, y = data.filenames, data.labels
     if len(X) > n_images:
         X, _, y, _ = train_test_split(
             X, y, train_size=n_images, stratify=y, random_state=0

@@ -47,7 +47,7 @@ if folder and (Path(folder) / "brain_tumor_mri" / "Training").is_dir():
     folder = Path(folder) / "brain_tumor_mri" / "Training"
 if folder:
     data = load_image_folder(folder)
-    X, y4 = data.filenames, np.asarray(data.target_names)[data.target]
+    X, y4 = data.filenames, data.labels
     if len(X) > n_images:
         X, _, y4, _ = train_test_split(
             X, y4, train_size=n_images, stratify=y4, random_state=0

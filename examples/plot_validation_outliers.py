@@ -74,7 +74,7 @@ if synthetic:
 
 data = load_image_folder(folder)
 files = data.filenames
-labels = np.asarray(data.target_names)[data.target]
+labels = data.labels
 if not synthetic and len(files) > n_images:  # a stratified random subset
     from sklearn.model_selection import train_test_split
 

@@ -97,6 +97,10 @@ def load_image_folder(path, *, extensions=None):
             Class index of each image, into ``target_names``.
         target_names : list of str
             Class names: the sub-folder names, sorted.
+        labels : ndarray of str, shape (n_samples,)
+            Class name of each image (``target_names`` indexed by
+            ``target``): the ``y`` to give a classifier that should predict
+            names.
         skipped : ndarray of str
             Absolute paths of files that were not used: files without an image
             extension inside class folders and files directly in ``path``.
@@ -148,6 +152,8 @@ def load_image_folder(path, *, extensions=None):
     ['normal', 'pneumonia']
     >>> data.target
     array([0, 0, 1])
+    >>> data.labels.tolist()
+    ['normal', 'normal', 'pneumonia']
     >>> [Path(f).name for f in data.filenames]
     ['a.png', 'b.png', 'c.png']
     """
@@ -218,6 +224,9 @@ def load_image_folder(path, *, extensions=None):
         filenames=np.asarray(filenames, dtype=str),
         target=target,
         target_names=classes,
+        labels=np.asarray(classes, dtype=str)[target]
+        if len(target)
+        else np.asarray([], dtype=str),
         skipped=np.asarray(skipped, dtype=str),
         DESCR=descr,
     )

@@ -34,6 +34,11 @@ def test_basic_layout(tmp_path):
     assert data.target_names == ["covid", "normal", "pneumonia"]
     assert data.target.tolist() == [0, 1, 1, 2]
     assert data.target.dtype == np.int64
+    # labels: each file's class folder, ready to be a classifier's y
+    assert data.labels.tolist() == ["covid", "normal", "normal", "pneumonia"]
+    assert [os.path.basename(os.path.dirname(f)) for f in data.filenames] == list(
+        data.labels
+    )
     names = [os.path.relpath(f, tmp_path) for f in data.filenames]
     assert names == [
         os.path.join("covid", "c.png"),
