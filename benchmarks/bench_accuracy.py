@@ -205,6 +205,18 @@ def main():
     )
     print(f"device={device} settings={settings}")
     rows, per_seed, selection = [], [], {}
+
+    def save_progress():
+        write_partial(
+            "accuracy",
+            args,
+            device,
+            settings,
+            rows,
+            per_seed=per_seed,
+            selection=selection,
+        )
+
     for name in args.sets:
         epochs, n_train, n_test = plan[name]
         if name == "brain_tumor_mri":
@@ -234,15 +246,7 @@ def main():
                 y_val,
             )
             selection[name] = dict(chosen=chosen, candidates=records)
-            write_partial(
-                "accuracy",
-                args,
-                device,
-                settings,
-                rows,
-                per_seed=per_seed,
-                selection=selection,
-            )
+            save_progress()
             print(f"{name}: recipe {chosen!r} chosen on the validation split")
         accs, vals, times, mems = [], [], [], []
         for seed in seeds:
@@ -271,16 +275,7 @@ def main():
                     **mems[-1],
                 )
             )
-            # a run stopped by a time limit keeps the seeds it finished
-            write_partial(
-                "accuracy",
-                args,
-                device,
-                settings,
-                rows,
-                per_seed=per_seed,
-                selection=selection,
-            )
+            save_progress()  # a run stopped early keeps the seeds it finished
             print(
                 f"{name} seed={seed}: test acc {acc:.4f} val acc {val_acc} "
                 f"fit {fit_s:.1f} s, fit+test {total_s:.1f} s "
