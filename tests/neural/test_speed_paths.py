@@ -492,22 +492,32 @@ def test_unpickled_gpu_model_reports_the_cpu_and_drops_autocast():
 
 
 class _ModeWatch(Callback):
-    """Record, at each forward pass, the phase and the modes of the module."""
+    """Record, at each forward pass, the phase and the modes of the module.
+
+    For the backbone's BatchNorm layers, the set of ``training`` flags of the
+    frozen ones and of the others.
+    """
 
     def on_train_begin(self, net, **kwargs):
         self.seen_ = []
         self.phase_ = None
+        module = net.module_
+        frozen = [module.backbone.get_submodule(name) for name in module.frozen]
+        frozen_ids = {id(m) for f in frozen for m in f.modules()}
         norms = [
             m
-            for m in net.module_.backbone.modules()
+            for m in module.backbone.modules()
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
         ]
 
         def hook(module, args):
-            modes = {m.training for m in norms}
+            modes = {
+                kind: {m.training for m in norms if (id(m) in frozen_ids) == kind}
+                for kind in (True, False)
+            }
             self.seen_.append((self.phase_, module.training, modes))
 
-        self.handle_ = net.module_.register_forward_pre_hook(hook)
+        self.handle_ = module.register_forward_pre_hook(hook)
 
     def on_batch_begin(self, net, batch, training, **kwargs):
         self.phase_ = training
@@ -516,8 +526,9 @@ class _ModeWatch(Callback):
         self.handle_.remove()
 
 
+@pytest.mark.parametrize("early_stopping", [5, None])
 @pytest.mark.parametrize("freeze", ["none", "backbone", 1])
-def test_module_mode_is_set_once_per_phase(data, monkeypatch, freeze):
+def test_module_mode_is_set_once_per_phase(data, monkeypatch, freeze, early_stopping):
     X, y = data
     calls = []
     original = classifier_module.ImageClassifierModule.train
@@ -531,18 +542,20 @@ def test_module_mode_is_set_once_per_phase(data, monkeypatch, freeze):
     )
     watch = _ModeWatch()
     clf = tiny(
-        freeze=freeze, max_epochs=3, early_stopping=5, batch_size=8, callbacks=[watch]
+        freeze=freeze,
+        max_epochs=3,
+        early_stopping=early_stopping,
+        batch_size=8,
+        callbacks=[watch],
     ).fit(X, y)
     n_batches = sum(len(row["batches"]) for row in clf.net_.history)
     assert n_batches >= 12
     assert len(watch.seen_) == n_batches
     # one switch into training and one back to eval per epoch, at most
     assert len(calls) <= 2 * 3 + 2
-    for training, module_training, norm_modes in watch.seen_:
+    for training, module_training, modes in watch.seen_:
         assert module_training == training
-        if freeze == "backbone":
-            assert norm_modes == {False}  # frozen statistics stay fixed
-        elif training and freeze == "none":
-            assert norm_modes == {True}
-        elif not training:
-            assert norm_modes == {False}
+        assert modes[True] <= {False}  # frozen statistics stay fixed
+        assert modes[False] <= {training}  # the others follow the phase
+        if freeze == 1:
+            assert modes[True] and modes[False]  # both kinds were checked
