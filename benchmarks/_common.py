@@ -162,12 +162,14 @@ class PeakMemory:
     ``torch.cuda.max_memory_allocated`` (None on CPUs).
     """
 
-    def __init__(self, device):
+    def __init__(self, device, device_wide=False):
         self.device = device
+        self.device_wide = device_wide and device.type == "cuda"
 
     def __enter__(self):
         import torch
 
+        self.device_used_ = None
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.empty_cache()
@@ -178,9 +180,20 @@ class PeakMemory:
         self._thread.start()
         return self
 
+    def _device_used(self):
+        import torch
+
+        free, total = torch.cuda.mem_get_info(self.device)
+        return total - free
+
     def _sample(self):
+        ticks = 0
         while not self._stop.wait(0.005):
             self.peak_ = max(self.peak_, _rss_bytes())
+            ticks += 1
+            if self.device_wide and ticks % 10 == 0:  # every 50 ms
+                used = self._device_used()
+                self.device_used_ = max(self.device_used_ or 0, used)
 
     def __exit__(self, *exc):
         import torch
@@ -196,13 +209,18 @@ class PeakMemory:
 
     def as_dict(self):
         mb = 2**20
-        return {
+        out = {
             "host_peak_mb": round(self.peak_ / mb, 1),
             "host_delta_mb": round((self.peak_ - self.start_) / mb, 1),
             "gpu_peak_mb": None
             if self.gpu_peak_ is None
             else round(self.gpu_peak_ / mb, 1),
         }
+        if self.device_wide:
+            out["gpu_device_peak_mb"] = (
+                None if self.device_used_ is None else round(self.device_used_ / mb)
+            )
+        return out
 
 
 class Timer:

@@ -16,7 +16,9 @@ the same as with ``n_jobs=1``.
 
 CPU defaults: ``mobilenetv3_small_100``, 96 JPEGs at 64 px, 2 epochs, a 2 x 2
 grid, 2 folds (8 fits and the refit). ``--full`` (GPU): ``resnet50``, 2048
-JPEGs at 224 px, 3 epochs, a 2 x 2 grid, 3 folds.
+JPEGs at 224 px, 3 epochs, a 2 x 2 grid, 3 folds (12 fits and the refit),
+and for each ``n_jobs > 1`` a second search with ``lock_gpu=False``, to show
+what the lock prevents.
 
 Usage::
 
@@ -41,7 +43,7 @@ from _common import (
     setup_threads,
 )
 from joblib import Parallel, delayed
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, ParameterGrid, StratifiedKFold
 from skorch.callbacks import Callback
 
 from skmedimg.neural import CNNClassifier
@@ -123,11 +125,15 @@ def main():
     size = args.image_size or (224 if full else 64)
     epochs = args.epochs or (3 if full else 2)
     n_jobs_list = args.n_jobs or ([1, 2, 4, -1] if full else [1, 2])
-    runs = [(n_jobs, False) for n_jobs in n_jobs_list]
-    if device.type == "cpu":  # what the GPU lock does, shown on the CPU
-        runs += [(n_jobs, True) for n_jobs in n_jobs_list if n_jobs != 1]
+    # (n_jobs, lock): "default" is lock_gpu=True (a no-op on a CPU); on a CPU
+    # "forced" shows what the GPU lock does, on a GPU "off" shows what
+    # parallel fits do without it.
+    runs = [(n_jobs, "default") for n_jobs in n_jobs_list]
+    extra = "forced" if device.type == "cpu" else "off"
+    runs += [(n_jobs, extra) for n_jobs in n_jobs_list if n_jobs != 1]
     folds = 3 if full else 2
     grid = {"lr": [1e-3, 3e-3], "dropout": [0.0, 0.2]}
+    n_fits = len(ParameterGrid(grid)) * folds
     folder = (args.data or default_data_dir()) / "brain_tumor_mri" / "Training"
     paths, y = sample_folder(folder, n)
     settings = dict(
@@ -146,9 +152,9 @@ def main():
     rows = []
     reference = None
     tmp = tempfile.mkdtemp(prefix="skmedimg-bench-")
-    for n_jobs, forced in runs:
-        log = os.path.join(tmp, f"intervals-{n_jobs}-{forced}.txt")
-        estimator = (LockedOnCPU if forced else CNNClassifier)(
+    for n_jobs, lock in runs:
+        log = os.path.join(tmp, f"intervals-{n_jobs}-{lock}.txt")
+        estimator = (LockedOnCPU if lock == "forced" else CNNClassifier)(
             model,
             pretrained=False,
             freeze="none",
@@ -157,6 +163,7 @@ def main():
             image_size=size,
             device=str(device),
             n_jobs=1,  # decoding threads per fit; the search runs n_jobs fits
+            lock_gpu=lock != "off",
             random_state=0,
             callbacks=[TrainingIntervals(log)],
         )
@@ -175,7 +182,7 @@ def main():
         )
         warm.fit(paths, y)
         open(log, "w").close()
-        with PeakMemory(device) as mem, Timer(device) as t:
+        with PeakMemory(device, device_wide=True) as mem, Timer(device) as t:
             search.fit(paths, y)
         scores = np.asarray(search.cv_results_["mean_test_score"])
         if reference is None:
@@ -183,9 +190,10 @@ def main():
         rows.append(
             dict(
                 n_jobs=n_jobs,
-                device_lock="forced on the CPU"
-                if forced
-                else ("per GPU" if device.type == "cuda" else "none (CPU)"),
+                device_lock={
+                    "forced": "forced on the CPU",
+                    "off": "off (lock_gpu=False)",
+                }.get(lock, "per GPU" if device.type == "cuda" else "none (CPU)"),
                 fit_s=round(t.seconds, 2),
                 vs_n_jobs_1=round(t.seconds / reference[2], 3),
                 max_concurrent_training=max_overlap(log),
@@ -214,13 +222,16 @@ def main():
             ("best_score", "best score"),
             ("host_peak_mb", "parent host peak MB"),
             ("gpu_peak_mb", "parent GPU peak MB"),
+            ("gpu_device_peak_mb", "whole-GPU peak MB"),
         ],
         [
-            "8 fits + refit per search; the refit runs in the parent process",
+            f"{n_fits} fits + refit per search; the refit runs in the parent process",
             "max fits training at once: 1 means device work took turns "
             "(the GPU lock); on a CPU nothing is locked, except in the rows "
-            "'forced on the CPU', which show what the GPU lock does",
-            "memory columns are the parent's only (workers are other processes)",
+            "'forced on the CPU', which show what the GPU lock does; on a GPU the "
+            "rows 'off' show parallel fits without the lock",
+            "memory columns are the parent's only (workers are other processes), "
+            "except the whole-GPU peak: all processes, sampled every 50 ms",
             "the worker processes are started, import skmedimg.neural and run "
             "one untimed search (one candidate) before the timed search",
         ],
