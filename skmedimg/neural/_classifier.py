@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_memory, column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetClassifier
 from skorch.callbacks import (
     Callback,
@@ -32,6 +32,14 @@ from torch import nn
 from ..utils import check_images, read_images
 from ._augment import AUGMENT_PRESETS, make_augment
 from ._backbone import create_backbone, freeze_backbone, keep_frozen_in_eval
+from ._cache import (
+    _CACHE_FORMAT,
+    FeatureStore,
+    cached_rows,
+    image_digest,
+    memory_location,
+    state_digest,
+)
 from ._data import TensorBatchIterator, TensorDataset, place_on_device
 from ._device import autocast, resolve_device, resolve_precision
 from ._device_lock import device_lock
@@ -375,15 +383,12 @@ def _backbone_features(module, X, batch_size, device, amp_dtype):
     return torch.cat(out).cpu()
 
 
-def _cached_backbone_features(module, key, images, batch_size, device, amp_dtype):
-    """Cache-friendly wrapper: ``key`` and ``images`` identify the result.
-
-    ``module``, ``batch_size`` and ``device`` are ignored by the joblib hash;
-    ``key`` names the backbone, its weights, the image size and the device
-    type and precision.
-    """
-    X = torch.from_numpy(images)
-    return _backbone_features(module, X, batch_size, device, amp_dtype).numpy()
+def _feature_store(memory, settings, n_features):
+    """Open the per-image feature cache in ``memory``'s folder (None: no cache)."""
+    location = memory_location(memory)
+    if location is None or settings is None:
+        return None
+    return FeatureStore(location, settings, n_features)
 
 
 # --------------------------------------------------------------------------
@@ -489,11 +494,15 @@ default=None
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
         ``"auto"``: bfloat16 autocast on a GPU that supports it, float32
         elsewhere.
-    memory : str or joblib.Memory, default=None
-        Cache of the frozen-backbone features (used when ``freeze="backbone"``
-        and ``augment=None``), shared by fits on the same images and backbone:
-        GridSearchCV candidates that change only the head, optimizer or
-        schedule compute the features of each fold once.
+    memory : str, path-like or joblib.Memory, default=None
+        Folder of a per-image cache of the frozen-backbone features (used
+        when ``freeze="backbone"`` and ``augment=None``). Each image's
+        features are computed once and read back by every later fit and
+        prediction with the same backbone, weights, image size, device type
+        and precision, so the candidates and folds of a ``GridSearchCV`` that
+        change only the head, optimizer or schedule run the backbone once per
+        image, training and validation folds alike. The folder can be shared
+        with :class:`CNNFeatureExtractor` (each keeps its own sub-folder).
     n_jobs : int, default=None
         Threads decoding image files.
     compile : bool, default=False
@@ -589,8 +598,8 @@ default=None
     ``augment=None`` the backbone is deterministic in eval mode, so it runs
     once over the training images; the pooled features are cached and only
     the head trains for all epochs. The result is the same as running the
-    frozen backbone every epoch, many times faster. ``memory`` shares that
-    cache across fits.
+    frozen backbone every epoch, many times faster. ``memory`` keeps the
+    features on disk, per image, for later fits and predictions.
 
     *Parallel search.* With ``n_jobs>1`` (``GridSearchCV``,
     ``cross_validate``) each worker process fits its own candidate. On a
@@ -647,7 +656,7 @@ default=None
         "image_size": [Interval(Integral, 1, None, closed="left"), tuple, None],
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
-        "memory": [str, HasMethods(["cache"]), None],
+        "memory": [str, os.PathLike, HasMethods(["cache"]), None],
         "n_jobs": [Integral, None],
         "compile": ["boolean"],
         "lock_gpu": ["boolean"],
@@ -968,25 +977,38 @@ default=None
             **params,
         )
 
-    def _feature_key(self, seed):
+    def _frozen_store(self, module, amp_dtype):
+        """Open the cache of this fit's frozen features (None without ``memory``)."""
+        if self.memory is None:
+            return None
         import timm
 
-        pretrained = self.pretrained
-        if not isinstance(pretrained, bool):
-            path = os.fspath(pretrained)
-            stat = os.stat(path)
-            pretrained = (path, stat.st_size, stat.st_mtime_ns)
-        return (
-            self.model_name,
-            pretrained,
-            None if self.pretrained is True else seed,
-            self.weights_source_,
-            tuple(self.image_size_),
-            sorted(self._check_routed_params()["module"].items()),
-            self.device_.type,
-            str(resolve_precision(self.precision, self.device_)),
-            timm.__version__,
-        )
+        settings = {
+            "format": _CACHE_FORMAT,
+            "estimator": "CNNClassifier",
+            "model_name": self.model_name,
+            "weights": state_digest(module.backbone),
+            "image_size": list(self.image_size_),
+            "device": self.device_.type,
+            "precision": str(amp_dtype),
+            "timm": timm.__version__,
+            "torch": torch.__version__,
+        }
+        return _feature_store(self.memory, settings, _pooled_width(module.backbone))
+
+    def _frozen_features(self, module, images, device, amp_dtype, store):
+        """Backbone features of decoded images, per image from ``store`` if any."""
+        batch_size = max(int(self.batch_size), 64)
+
+        def compute(indices=None):
+            X = images if indices is None else images[torch.from_numpy(indices)]
+            return _backbone_features(module, X, batch_size, device, amp_dtype)
+
+        if store is None:
+            return compute()
+        keys = [image_digest(image) for image in images.numpy()]
+        rows = cached_rows(store, keys, lambda indices: compute(indices).numpy())
+        return torch.from_numpy(rows)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _make_module(self, backbone, config, n_classes, device):
@@ -1098,18 +1120,12 @@ default=None
         else:
             module = module.to(self.device_)
         y_t = torch.from_numpy(y_enc.astype(np.int64))
+        self._frozen_cache_settings = None
         if fast:
-            features = check_memory(self.memory).cache(
-                _cached_backbone_features, ignore=["module", "batch_size", "device"]
-            )(
-                module,
-                self._feature_key(seed),
-                images.numpy(),
-                max(int(self.batch_size), 64),
-                self.device_,
-                amp_dtype,
-            )
-            data = torch.from_numpy(np.asarray(features))
+            store = self._frozen_store(module, amp_dtype)
+            if store is not None:  # predict reads the same cache
+                self._frozen_cache_settings = store.settings
+            data = self._frozen_features(module, images, self.device_, amp_dtype, store)
         else:
             data = images
 
@@ -1188,10 +1204,27 @@ default=None
         check_is_fitted(self)
         images = self._read(X, self.image_size_)
         device = torch.device(self.net_.device)
+        store = self._prediction_store(device)
         with device_lock(device, enabled=getattr(self, "lock_gpu", True)):
+            if store is not None:  # cached frozen features: only the head runs
+                images = self._frozen_features(
+                    self.net_.module_, images, device, self.net_.amp_dtype, store
+                )
             proba = self.net_.predict_proba(TensorDataset(images))
         proba = proba.astype(np.float64)
         return proba / proba.sum(axis=1, keepdims=True)
+
+    def _prediction_store(self, device):
+        """Open the fit's frozen-feature cache if it applies to this device."""
+        settings = getattr(self, "_frozen_cache_settings", None)
+        if settings is None:
+            return None
+        if settings["device"] != device.type or settings["precision"] != str(
+            self.net_.amp_dtype
+        ):
+            return None  # loaded elsewhere (a GPU model on a CPU, say)
+        width = _pooled_width(self.net_.module_.backbone)
+        return _feature_store(self.memory, settings, width)
 
     def predict(self, X):
         """Predict class labels of images ``X``.

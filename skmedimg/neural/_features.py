@@ -7,26 +7,29 @@ of :class:`CNNFeatureExtractor`.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import os
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, check_memory
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..utils import check_images, read_images
 from ._backbone import create_backbone, list_stages
+from ._cache import (
+    _CACHE_FORMAT,
+    FeatureStore,
+    cached_rows,
+    image_digest,
+    memory_location,
+    state_digest,
+)
 from ._classifier import ImageClassifierModule
 from ._data import TensorBatchIterator, TensorDataset
 from ._device import (
@@ -43,8 +46,6 @@ __all__ = ["CNNFeatureExtractor"]
 POOLINGS = ("avg", "max", "avgmax", "catavgmax")
 
 #: Bump when the cached feature rows change meaning (invalidates old caches).
-_CACHE_FORMAT = 1
-_CACHE_DIR = "skmedimg_cnn_features"
 # Images decoded at a time, in multiples of batch_size: bounds host memory.
 _DECODE_BATCHES = 8
 # Seeding torch and drawing random weights use the global torch generator:
@@ -150,89 +151,6 @@ def _resolve_layer(backbone, layer):
             f"{', '.join(stages)} (any name of backbone.named_modules() works)"
         )
     return layer
-
-
-def _state_digest(module):
-    """Digest of a module's state dict: names, dtypes, shapes and values."""
-    digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in module.state_dict().items():
-        tensor = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-# --------------------------------------------------------------------------
-# The per-image feature cache
-# --------------------------------------------------------------------------
-
-
-def _image_digest(item):
-    """Content digest of one image: a file's bytes, or an array's pixels."""
-    digest = hashlib.blake2b(digest_size=20)
-    if isinstance(item, str):
-        digest.update(b"file\0")
-        with open(item, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    elif isinstance(item, Image.Image):
-        digest.update(f"pil\0{item.mode}\0{item.size}\0".encode())
-        digest.update(item.tobytes())
-    else:
-        arr = np.ascontiguousarray(item)
-        digest.update(f"array\0{arr.dtype.str}\0{arr.shape}\0".encode())
-        digest.update(memoryview(arr).cast("B"))
-    return digest.hexdigest()
-
-
-class _FeatureStore:
-    """Feature rows on disk, one ``.npy`` file per image, under one settings key.
-
-    Writers write a temporary file and rename it into place (``os.replace``
-    is atomic), so concurrent writers (GridSearchCV with ``n_jobs``) and
-    readers never see a partial row; a row that cannot be read is a miss.
-    """
-
-    def __init__(self, location, settings, n_features):
-        key = hashlib.blake2b(
-            json.dumps(settings, sort_keys=True).encode(), digest_size=16
-        ).hexdigest()
-        self.root = Path(os.path.expanduser(os.fspath(location))) / _CACHE_DIR / key
-        self.settings = settings
-        self.n_features = n_features
-
-    def _path(self, key):
-        return self.root / key[:2] / f"{key}.npy"
-
-    def get(self, key):
-        try:
-            row = np.load(self._path(key), allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            return None
-        if row.shape != (self.n_features,) or row.dtype != np.float32:
-            return None
-        return row
-
-    def put(self, key, row):
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        info = self.root / "settings.json"
-        if not info.exists():
-            self._write(info, lambda fh: fh.write(json.dumps(self.settings).encode()))
-        self._write(path, lambda fh: np.save(fh, row, allow_pickle=False))
-
-    @staticmethod
-    def _write(path, write):
-        tmp = path.with_name(
-            f".{path.name}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex}"
-        )
-        try:
-            with open(tmp, "wb") as fh:
-                write(fh)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
 
 
 # --------------------------------------------------------------------------
@@ -511,10 +429,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
     # -------------------------------------------------------------- transform
 
     def _store(self, amp_dtype):
-        memory = self.memory
-        if isinstance(memory, os.PathLike):
-            memory = os.fspath(memory)
-        location = getattr(check_memory(memory), "location", None)
+        location = memory_location(self.memory)
         if location is None:
             return None
         import timm
@@ -522,7 +437,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         settings = {
             "format": _CACHE_FORMAT,
             "model_name": self.model_name,
-            "weights": _state_digest(self.module_),
+            "weights": state_digest(self.module_),
             "layer": self.layer_,
             "pooling": self.pooling,
             "image_size": list(self.image_size_),
@@ -532,7 +447,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
             "timm": timm.__version__,
             "torch": torch.__version__,
         }
-        return _FeatureStore(location, settings, self.n_features_out_)
+        return FeatureStore(location, settings, self.n_features_out_)
 
     def _decode(self, X, part):
         """Decode ``X[part]`` to a uint8 tensor, pinned for CUDA copies."""
@@ -633,22 +548,8 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         if store is None:
             return self._compute(X, np.arange(n_samples), amp_dtype)
 
-        out = np.empty((n_samples, self.n_features_out_), dtype=np.float32)
-        keys = [_image_digest(X[i]) for i in range(n_samples)]
-        missing = {}  # key -> indices of the images with that content
-        for i, key in enumerate(keys):
-            row = store.get(key)
-            if row is None:
-                missing.setdefault(key, []).append(i)
-            else:
-                out[i] = row
-        if missing:
-            first = np.array([idx[0] for idx in missing.values()], dtype=np.intp)
-            rows = self._compute(X, first, amp_dtype)
-            for (key, idx), row in zip(missing.items(), rows, strict=True):
-                out[idx] = row
-                store.put(key, row)
-        return out
+        keys = [image_digest(X[i]) for i in range(n_samples)]
+        return cached_rows(store, keys, lambda idx: self._compute(X, idx, amp_dtype))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features: ``cnn0``, ``cnn1`` ...

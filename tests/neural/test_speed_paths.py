@@ -176,29 +176,34 @@ def test_compile_is_skipped_for_the_frozen_feature_cache(data):
     assert clf.net_.module_._compiled_call_impl is None
 
 
-def test_grid_search_runs_the_frozen_backbone_once_per_fold(
+def test_grid_search_runs_the_frozen_backbone_once_per_image(
     data, tmp_path, monkeypatch
 ):
     X, y = data
-    calls = []
-    original = classifier_module._backbone_features
+    seen = []  # images through the backbone, in fit and in predict
+    original = classifier_module.ImageClassifierModule.features
 
-    def counting(module, images, *args, **kwargs):
-        calls.append(len(images))
-        return original(module, images, *args, **kwargs)
+    def counting(self, x):
+        seen.append(len(x))
+        return original(self, x)
 
-    monkeypatch.setattr(classifier_module, "_backbone_features", counting)
+    monkeypatch.setattr(classifier_module.ImageClassifierModule, "features", counting)
     grid = {"dropout": [0.0, 0.2], "lr": [0.1, 0.01], "head": [(), (8,)]}
 
     def search(memory):
-        calls.clear()
-        GridSearchCV(tiny(memory=memory), grid, cv=StratifiedKFold(2)).fit(X, y)
-        return list(calls)
+        seen.clear()
+        s = GridSearchCV(tiny(memory=memory), grid, cv=StratifiedKFold(2)).fit(X, y)
+        return sum(seen), s.cv_results_["mean_test_score"]
 
-    # 8 candidates x 2 folds + the refit: 17 fits, 3 distinct image sets
-    assert search(None) == [20] * 16 + [40]
-    assert search(Memory(tmp_path, verbose=0)) == [20, 20, 40]
-    assert search(Memory(tmp_path, verbose=0)) == []  # all cached now
+    # 8 candidates x 2 folds: 16 fits on 20 images and 16 scorings of the
+    # other 20, then the refit on all 40
+    n_uncached, scores = search(None)
+    assert n_uncached == 16 * (20 + 20) + 40
+    # the per-image cache: each of the 40 images once, fits and scorings alike
+    n_cached, cached_scores = search(Memory(tmp_path, verbose=0))
+    assert n_cached == len(X)
+    np.testing.assert_allclose(cached_scores, scores, rtol=1e-6)
+    assert search(Memory(tmp_path, verbose=0))[0] == 0  # all cached now
 
 
 # --------------------------------------------------------------------------

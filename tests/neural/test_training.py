@@ -76,6 +76,37 @@ def test_memory_shares_backbone_features(data, tmp_path, monkeypatch):
     assert b.predict(X).shape == (len(X),)
 
 
+def test_predictions_read_the_frozen_feature_cache_where_it_applies(
+    data, tmp_path, monkeypatch
+):
+    X, y = data
+    clf = tiny(memory=tmp_path).fit(X, y)
+    expected = tiny().fit(X, y).predict_proba(X)
+    calls = []
+    original = classifier_module._backbone_features
+
+    def counting(module, images, *args, **kwargs):
+        calls.append(len(images))
+        return original(module, images, *args, **kwargs)
+
+    monkeypatch.setattr(classifier_module, "_backbone_features", counting)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-6)
+    assert calls == []  # every row came from the cache written by fit
+    X_new = X[:, ::-1].copy()  # other images: computed once, then cached
+    clf.predict(X_new)
+    clf.predict(X_new)
+    assert calls == [len(X_new)]
+    # A model that now runs elsewhere (a GPU fit loaded on a CPU, say) or
+    # without memory runs its backbone instead of reading the cache.
+    settings = clf._frozen_cache_settings
+    clf._frozen_cache_settings = {**settings, "device": "cuda"}
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-6)
+    clf._frozen_cache_settings = settings
+    clf.set_params(memory=None)
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-6)
+    assert calls == [len(X_new)]
+
+
 def test_early_stopping_restores_best_weights():
     X, y = make_lesions(n_samples=60)
     clf = tiny(
