@@ -52,8 +52,9 @@ def test_freeze_stages_trains_the_rest(data):
     assert not clf.net_.module_.train().backbone.layer1.training
 
 
-def test_memory_shares_backbone_features(data, tmp_path, monkeypatch):
-    X, y = data
+@pytest.fixture
+def backbone_calls(monkeypatch):
+    """Sizes of the image sets whose frozen features are computed."""
     calls = []
     original = classifier_module._backbone_features
 
@@ -62,6 +63,12 @@ def test_memory_shares_backbone_features(data, tmp_path, monkeypatch):
         return original(module, images, *args, **kwargs)
 
     monkeypatch.setattr(classifier_module, "_backbone_features", counting)
+    return calls
+
+
+def test_memory_shares_backbone_features(data, tmp_path, backbone_calls):
+    X, y = data
+    calls = backbone_calls
     memory = Memory(tmp_path, verbose=0)
     a = tiny(memory=memory, lr=0.1).fit(X, y)
     b = tiny(memory=memory, lr=0.05, dropout=0.2, head=(4,)).fit(X, y)
@@ -77,19 +84,13 @@ def test_memory_shares_backbone_features(data, tmp_path, monkeypatch):
 
 
 def test_predictions_read_the_frozen_feature_cache_where_it_applies(
-    data, tmp_path, monkeypatch
+    data, tmp_path, backbone_calls
 ):
     X, y = data
     clf = tiny(memory=tmp_path).fit(X, y)
     expected = tiny().fit(X, y).predict_proba(X)
-    calls = []
-    original = classifier_module._backbone_features
-
-    def counting(module, images, *args, **kwargs):
-        calls.append(len(images))
-        return original(module, images, *args, **kwargs)
-
-    monkeypatch.setattr(classifier_module, "_backbone_features", counting)
+    calls = backbone_calls
+    calls.clear()
     np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-6)
     assert calls == []  # every row came from the cache written by fit
     X_new = X[:, ::-1].copy()  # other images: computed once, then cached
