@@ -30,6 +30,10 @@ gray and ``(height, width, 3)`` for colour, as follows.
   per-image ``[min, max]``) maps to ``[0, 255]``; ``MONOCHROME1`` is inverted so
   that higher values are brighter. Multi-frame files are rejected.
 
+EXIF orientation (set by cameras and phones, in JPEG, TIFF, PNG and WebP files)
+is applied, so that an image comes out the way a viewer shows it; its size, in
+:func:`read_image_sizes` too, is that of the upright image.
+
 Large JPEGs are decoded at a reduced scale (Pillow's ``draft``) when a smaller
 target ``size`` is given; images with more than ``max_pixels`` pixels are
 rejected before their pixel data is decoded (decompression bomb guard).
@@ -463,6 +467,27 @@ def _has_dicom_magic(path):
         return False
 
 
+#: EXIF tag of the orientation, and the orientations that swap width and height.
+_ORIENTATION = 0x0112
+_TRANSPOSED = (5, 6, 7, 8)
+
+
+def _orientation(img):
+    """EXIF orientation of an image (1, upright, when it has none)."""
+    try:
+        value = img.getexif().get(_ORIENTATION, 1)
+    except Exception:  # a corrupt EXIF block: the pixels are still readable
+        return 1
+    return value if value in range(1, 9) else 1
+
+
+def _upright(img):
+    """Apply the EXIF orientation of a loaded image (a no-op for most images)."""
+    if _orientation(img) == 1:
+        return img
+    return ImageOps.exif_transpose(img)
+
+
 def _open_file(path, *, size, color, max_pixels):
     """Open one image file and return a loaded PIL image in mode L or RGB."""
     reason = _check_path(path)
@@ -489,12 +514,15 @@ def _open_file(path, *, size, color, max_pixels):
             )
         if size is not None and img.format == "JPEG":
             draft_mode = "L" if color == "gray" else None
-            img.draft(draft_mode, (size[1], size[0]))
+            target = (size[1], size[0])  # (width, height) after orientation
+            if _orientation(img) in _TRANSPOSED:
+                target = target[::-1]
+            img.draft(draft_mode, target)
         try:
             img.load()
         except Exception as exc:
             raise _ItemError(f"truncated or corrupt image data ({exc})") from None
-        return _pil_to_l_or_rgb(img)
+        return _pil_to_l_or_rgb(_upright(img))
 
 
 def _read_one(item, *, size, resize_mode, color, resample, max_pixels):
@@ -505,7 +533,7 @@ def _read_one(item, *, size, resize_mode, color, resample, max_pixels):
             item.load()
         except Exception as exc:
             raise _ItemError(f"truncated or corrupt image data ({exc})") from None
-        img = _pil_to_l_or_rgb(item)
+        img = _pil_to_l_or_rgb(_upright(item))
     else:
         img = _array_to_pil(item)
     img = _apply_color(img, color)
@@ -696,6 +724,8 @@ def _size_one(item):
     """(height, width) of one item, from the file header when it is a path."""
     if not isinstance(item, str):
         if isinstance(item, Image.Image):
+            if _orientation(item) in _TRANSPOSED:
+                return item.width, item.height
             return item.height, item.width
         return item.shape[0], item.shape[1]
     reason = _check_path(item)
@@ -705,6 +735,8 @@ def _size_one(item):
         return _dicom_size(item)
     try:
         with Image.open(item) as img:
+            if _orientation(img) in _TRANSPOSED:
+                return img.width, img.height
             return img.height, img.width
     except UnidentifiedImageError:
         if _has_dicom_magic(item):

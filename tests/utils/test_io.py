@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from skmedimg.utils import ImageReadError, check_images, read_image_sizes, read_images
 
@@ -405,3 +405,42 @@ def test_reads_mixed_rgb_and_gray_224_set(brain_testing):
     assert modes >= {"L", "RGB"}
     images = read_images(paths, n_jobs=2)
     assert images.shape == (1311, 224, 224, 3)
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_exif_orientation_is_applied(tmp_path, orientation, ext):
+    # A 40 x 24 image (wide) with a white block in its top-left corner,
+    # stored as a phone stores it: pixels as shot, plus an orientation tag.
+    stored = np.zeros((24, 40, 3), dtype=np.uint8)
+    stored[:8, :8] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"phone{ext}"
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+    with Image.open(path) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    upright_shape = (40, 24) if orientation in (6, 8) else (24, 40)
+    assert expected.shape[:2] == upright_shape
+    got = read_images([str(path)], color="rgb")[0]
+    assert got.shape[:2] == upright_shape
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 2
+    assert read_image_sizes([str(path)]).tolist() == [list(upright_shape)]
+    with Image.open(path) as im:  # a PIL image given directly: the same rule
+        np.testing.assert_array_equal(read_images([im], color="rgb")[0], got)
+        assert read_image_sizes([im]).tolist() == [list(upright_shape)]
+    # resized (a JPEG is decoded at a reduced scale first): still upright
+    small = read_images([str(path)], size=(20, 12), color="rgb")[0]
+    assert small.shape == (20, 12, 3)
+    assert _brightest_corner(small) == _brightest_corner(expected)
+
+
+def _brightest_corner(a):
+    h, w = a.shape[0] // 3, a.shape[1] // 3
+    corners = {
+        "top left": a[:h, :w],
+        "top right": a[:h, -w:],
+        "bottom left": a[-h:, :w],
+        "bottom right": a[-h:, -w:],
+    }
+    return max(corners, key=lambda name: corners[name].mean())
