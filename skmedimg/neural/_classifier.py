@@ -988,6 +988,12 @@ default=None
             "estimator": "CNNClassifier",
             "model_name": self.model_name,
             "weights": state_digest(module.backbone),
+            # timm options such as global_pool change the features, not the
+            # weights
+            "module": {
+                key: repr(value)
+                for key, value in sorted(self._check_routed_params()["module"].items())
+            },
             "image_size": list(self.image_size_),
             "device": self.device_.type,
             "precision": str(amp_dtype),

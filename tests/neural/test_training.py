@@ -75,9 +75,12 @@ def test_memory_shares_backbone_features(data, tmp_path, backbone_calls):
     assert calls == [len(X)]
     tiny(memory=memory, image_size=48).fit(X, y)  # another input: recomputed
     assert calls == [len(X), len(X)]
+    # same weights, other timm options (max pooling): another cache entry
+    tiny(memory=memory, module__global_pool="max").fit(X, y)
+    assert calls == [len(X)] * 3
     tiny(memory=str(tmp_path / "str"), lr=0.1).fit(X, y)
     tiny(memory=str(tmp_path / "str"), lr=0.05).fit(X, y)
-    assert calls == [len(X)] * 3
+    assert calls == [len(X)] * 4
     no_cache = tiny(lr=0.1).fit(X, y)
     np.testing.assert_allclose(a.predict_proba(X), no_cache.predict_proba(X))
     assert b.predict(X).shape == (len(X),)
