@@ -24,8 +24,10 @@ from PIL import Image
 __all__ = [
     "FeatureStore",
     "cached_rows",
+    "feature_settings",
     "image_digest",
     "memory_location",
+    "open_store",
     "state_digest",
 ]
 
@@ -175,3 +177,63 @@ def memory_location(memory):
     else:
         location = getattr(memory, "location", None)
     return None if location is None else os.path.expanduser(os.fspath(location))
+
+
+def feature_settings(model_name, network, image_size, device, amp_dtype, **extra):
+    """Describe the features ``network`` computes, to key their cache.
+
+    Parameters
+    ----------
+    model_name : str
+        The timm model name.
+    network : torch.nn.Module
+        The module whose weights compute the features (digested).
+    image_size : tuple of int
+        ``(height, width)`` of the images fed to it.
+    device : torch.device
+        Where the features are computed (its type is recorded).
+    amp_dtype : torch.dtype or None
+        The autocast dtype.
+    **extra : dict
+        Settings particular to the estimator (layer, pooling, timm options).
+
+    Returns
+    -------
+    settings : dict
+        JSON-ready; with the library versions and the cache format.
+    """
+    import timm
+
+    return {
+        "format": _CACHE_FORMAT,
+        "model_name": model_name,
+        "weights": state_digest(network),
+        "image_size": list(image_size),
+        "device": torch.device(device).type,
+        "precision": str(amp_dtype),
+        "timm": timm.__version__,
+        "torch": torch.__version__,
+        **extra,
+    }
+
+
+def open_store(memory, settings, n_features):
+    """Open the cache of ``settings`` in ``memory``'s folder (None without one).
+
+    Parameters
+    ----------
+    memory : str, path-like, joblib.Memory or None
+        The estimator's ``memory`` parameter.
+    settings : dict or None
+        From :func:`feature_settings`; None gives None.
+    n_features : int
+        Width of a row.
+
+    Returns
+    -------
+    store : FeatureStore or None
+    """
+    location = memory_location(memory)
+    if location is None or settings is None:
+        return None
+    return FeatureStore(location, settings, n_features)

@@ -33,12 +33,11 @@ from ..utils import check_images, read_images
 from ._augment import AUGMENT_PRESETS, make_augment
 from ._backbone import create_backbone, freeze_backbone, keep_frozen_in_eval
 from ._cache import (
-    _CACHE_FORMAT,
-    FeatureStore,
     cached_rows,
+    feature_settings,
     image_digest,
     memory_location,
-    state_digest,
+    open_store,
 )
 from ._data import TensorBatchIterator, TensorDataset, place_on_device
 from ._device import autocast, resolve_device, resolve_precision
@@ -381,14 +380,6 @@ def _backbone_features(module, X, batch_size, device, amp_dtype):
         for Xb, _ in iterator:
             out.append(module.features(Xb).float())
     return torch.cat(out).cpu()
-
-
-def _feature_store(memory, settings, n_features):
-    """Open the per-image feature cache in ``memory``'s folder (None: no cache)."""
-    location = memory_location(memory)
-    if location is None or settings is None:
-        return None
-    return FeatureStore(location, settings, n_features)
 
 
 # --------------------------------------------------------------------------
@@ -979,28 +970,23 @@ default=None
 
     def _frozen_store(self, module, amp_dtype):
         """Open the cache of this fit's frozen features (None without ``memory``)."""
-        if self.memory is None:
-            return None
-        import timm
-
-        settings = {
-            "format": _CACHE_FORMAT,
-            "estimator": "CNNClassifier",
-            "model_name": self.model_name,
-            "weights": state_digest(module.backbone),
+        if memory_location(self.memory) is None:
+            return None  # no cache: no weights digest either
+        settings = feature_settings(
+            self.model_name,
+            module.backbone,
+            self.image_size_,
+            self.device_,
+            amp_dtype,
+            estimator="CNNClassifier",
             # timm options such as global_pool change the features, not the
             # weights
-            "module": {
+            module={
                 key: repr(value)
                 for key, value in sorted(self._check_routed_params()["module"].items())
             },
-            "image_size": list(self.image_size_),
-            "device": self.device_.type,
-            "precision": str(amp_dtype),
-            "timm": timm.__version__,
-            "torch": torch.__version__,
-        }
-        return _feature_store(self.memory, settings, _pooled_width(module.backbone))
+        )
+        return open_store(self.memory, settings, _pooled_width(module.backbone))
 
     def _frozen_features(self, module, images, device, amp_dtype, store):
         """Backbone features of decoded images, per image from ``store`` if any."""
@@ -1230,7 +1216,7 @@ default=None
         ):
             return None  # loaded elsewhere (a GPU model on a CPU, say)
         width = _pooled_width(self.net_.module_.backbone)
-        return _feature_store(self.memory, settings, width)
+        return open_store(self.memory, settings, width)
 
     def predict(self, X):
         """Predict class labels of images ``X``.

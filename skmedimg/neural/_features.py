@@ -23,12 +23,11 @@ from torch import nn
 from ..utils import check_images, read_images
 from ._backbone import create_backbone, list_stages
 from ._cache import (
-    _CACHE_FORMAT,
-    FeatureStore,
     cached_rows,
+    feature_settings,
     image_digest,
     memory_location,
-    state_digest,
+    open_store,
 )
 from ._classifier import ImageClassifierModule
 from ._data import TensorBatchIterator, TensorDataset
@@ -429,25 +428,19 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
     # -------------------------------------------------------------- transform
 
     def _store(self, amp_dtype):
-        location = memory_location(self.memory)
-        if location is None:
-            return None
-        import timm
-
-        settings = {
-            "format": _CACHE_FORMAT,
-            "model_name": self.model_name,
-            "weights": state_digest(self.module_),
-            "layer": self.layer_,
-            "pooling": self.pooling,
-            "image_size": list(self.image_size_),
-            "read": {"color": "rgb", "resize_mode": "stretch", "resample": "bilinear"},
-            "device": self.device_.type,
-            "precision": str(amp_dtype),
-            "timm": timm.__version__,
-            "torch": torch.__version__,
-        }
-        return FeatureStore(location, settings, self.n_features_out_)
+        if memory_location(self.memory) is None:
+            return None  # no cache: no weights digest either
+        settings = feature_settings(
+            self.model_name,
+            self.module_,
+            self.image_size_,
+            self.device_,
+            amp_dtype,
+            layer=self.layer_,
+            pooling=self.pooling,
+            read={"color": "rgb", "resize_mode": "stretch", "resample": "bilinear"},
+        )
+        return open_store(self.memory, settings, self.n_features_out_)
 
     def _decode(self, X, part):
         """Decode ``X[part]`` to a uint8 tensor, pinned for CUDA copies."""
