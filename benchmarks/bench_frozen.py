@@ -79,18 +79,10 @@ class _BackboneAndHead(torch.nn.Module):
         return self.head(self.backbone(x))
 
 
-def raw_features_once(model_name, pretrained, X, y, *, epochs, batch_size, lr, device):
-    """Features once, then a linear head; returns (seconds, epoch seconds, model)."""
-    import time
-
+def raw_features(backbone, X, mean, std, device):
+    """Pooled features of uint8 images, 256 at a time, normalised on the device."""
     from skmedimg.neural import autocast
 
-    torch.manual_seed(0)
-    start = time.perf_counter()
-    backbone, config = create_backbone(model_name, pretrained=pretrained)
-    backbone = backbone.to(device, memory_format=torch.channels_last).eval()
-    mean = torch.tensor(config["mean"], device=device).view(1, -1, 1, 1)
-    std = torch.tensor(config["std"], device=device).view(1, -1, 1, 1)
     Xt = torch.from_numpy(X)
     feats = []
     with torch.no_grad(), autocast(device, amp_dtype(device)):
@@ -98,7 +90,20 @@ def raw_features_once(model_name, pretrained, X, y, *, epochs, batch_size, lr, d
             xb = Xt[i : i + 256].to(device).permute(0, 3, 1, 2).float().div_(255)
             xb = ((xb - mean) / std).contiguous(memory_format=torch.channels_last)
             feats.append(backbone(xb).float())
-    F = torch.cat(feats)
+    return torch.cat(feats)
+
+
+def raw_features_once(model_name, pretrained, X, y, *, epochs, batch_size, lr, device):
+    """Features once, then a linear head; returns (seconds, epoch seconds, model)."""
+    import time
+
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    backbone, config = create_backbone(model_name, pretrained=pretrained)
+    backbone = backbone.to(device, memory_format=torch.channels_last).eval()
+    mean = torch.tensor(config["mean"], device=device).view(1, -1, 1, 1)
+    std = torch.tensor(config["std"], device=device).view(1, -1, 1, 1)
+    F = raw_features(backbone, X, mean, std, device)
     yd = torch.from_numpy(y).long().to(device)
     head = torch.nn.Linear(F.shape[1], int(yd.max()) + 1).to(device)
     opt = torch.optim.Adam(head.parameters(), lr=lr)
@@ -216,16 +221,8 @@ def main():
             device=device,
         )
     with Timer(device) as t, torch.no_grad():
-        from skmedimg.neural import autocast
-
-        Xt = torch.from_numpy(X_test)
-        pred = []
-        with autocast(device, amp_dtype(device)):
-            for i in range(0, len(Xt), 256):
-                xb = Xt[i : i + 256].to(device).permute(0, 3, 1, 2).float().div_(255)
-                xb = ((xb - mean) / std).contiguous(memory_format=torch.channels_last)
-                pred.append(head(bb(xb).float()).argmax(1).cpu())
-        raw_acc = float((torch.cat(pred).numpy() == y_test_idx).mean())
+        pred = head(raw_features(bb, X_test, mean, std, device)).argmax(1).cpu()
+        raw_acc = float((pred.numpy() == y_test_idx).mean())
     rows.append(
         dict(
             method="raw loop, features once (bound)",
