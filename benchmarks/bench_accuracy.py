@@ -81,34 +81,31 @@ RECIPES = {
 
 
 def recipe(full, epochs, seed, device, image_size, name="issue"):
-    if full:
-        return CNNClassifier(
-            MODEL,
-            pretrained=True,
-            freeze="none",
-            optimizer="adamw",
-            lr=1e-3,
-            batch_size=64,
-            max_epochs=epochs,
-            label_smoothing=0.1,
-            image_size=image_size,
-            device=str(device),
-            n_jobs=-1,
-            random_state=seed,
-            **RECIPES[name]["full"],
-        )
-    return CNNClassifier(
-        MODEL,
-        pretrained=shipped_weights_path(MODEL) is not None,
-        freeze="backbone",
+    common = dict(
         lr=1e-3,
-        batch_size=32,
         max_epochs=epochs,
         label_smoothing=0.1,
         image_size=image_size,
         device=str(device),
         n_jobs=-1,
         random_state=seed,
+    )
+    if full:
+        return CNNClassifier(
+            MODEL,
+            pretrained=True,
+            freeze="none",
+            optimizer="adamw",
+            batch_size=64,
+            **common,
+            **RECIPES[name]["full"],
+        )
+    return CNNClassifier(
+        MODEL,
+        pretrained=shipped_weights_path(MODEL) is not None,
+        freeze="backbone",
+        batch_size=32,
+        **common,
         **RECIPES[name]["cpu"],
     )
 

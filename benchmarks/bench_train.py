@@ -227,6 +227,21 @@ def main():
     print(f"device={device} settings={settings}")
     n_classes = 4
     X, y = synthetic_images(n, size, n_classes)
+
+    def fine_tuner(model_name, **params):
+        """The CNNClassifier of every row: random weights, all layers trained."""
+        return CNNClassifier(
+            model_name,
+            pretrained=False,
+            freeze="none",
+            batch_size=batch_size,
+            max_epochs=epochs,
+            image_size=size,
+            device=str(device),
+            random_state=0,
+            **params,
+        )
+
     rows = []
     for model_name in models:
         _, config = create_backbone(model_name, pretrained=False)
@@ -237,17 +252,7 @@ def main():
             return raw_loop(model_name, X, y, n_classes=n_classes, **common)
 
         def run_clf(model_name=model_name, compile=False):
-            clf = CNNClassifier(
-                model_name,
-                pretrained=False,
-                freeze="none",
-                batch_size=batch_size,
-                max_epochs=epochs,
-                image_size=size,
-                device=str(device),
-                compile=compile,
-                random_state=0,
-            ).fit(X, y)
+            clf = fine_tuner(model_name, compile=compile).fit(X, y)
             return list(clf.history_["dur"])
 
         def run_skorch(model_name=model_name, dataset=dataset, common=common):
@@ -309,17 +314,7 @@ def main():
         model_name = models[0]
         _, config = create_backbone(model_name, pretrained=False)
         with PeakMemory(device) as mem, Timer(device) as t:
-            clf = CNNClassifier(
-                model_name,
-                pretrained=False,
-                freeze="none",
-                batch_size=batch_size,
-                max_epochs=epochs,
-                image_size=size,
-                device=str(device),
-                n_jobs=-1,
-                random_state=0,
-            ).fit(paths, labels)
+            clf = fine_tuner(model_name, n_jobs=-1).fit(paths, labels)
         dur = list(clf.history_["dur"])
         setup = t.seconds - sum(dur)  # decoding + model creation
         jpeg = {"CNNClassifier (decode once)": ([setup + dur[0], *dur[1:]], mem)}
