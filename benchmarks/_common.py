@@ -33,7 +33,7 @@ def base_parser(description):
     """Argument parser with ``--full``, ``--data`` and ``--device``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
-        "--full", action="store_true", help="the GPU settings of issue 6"
+        "--full", action="store_true", help="the GPU settings (full data, 224 px)"
     )
     parser.add_argument("--data", type=Path, default=None, help="data folder")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda ...")

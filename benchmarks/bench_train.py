@@ -28,7 +28,7 @@ best later epoch of each kept (a loaded, shared CPU swings the epoch times;
 on GPUs the median of the later epochs of one run is reported).
 ``--compile`` adds a ``CNNClassifier(compile=True)`` row (its first epoch
 compiles; the later ones show what compilation gives).
-``--full`` is the GPU setting of issue 6: ResNet-50, EfficientNet-B0,
+``--full`` is the GPU setting of the targets: ResNet-50, EfficientNet-B0,
 MobileNetV3-Small, DenseNet-121 and DenseNet-201 at 224 px, 4096 images,
 batch 128, 5 epochs (3 for the skorch baselines, whose data loading
 dominates and varies little), 2048 JPEGs for the folder rows.
@@ -65,7 +65,7 @@ def raw_loop(model_name, X, y, *, epochs, batch_size, device, n_classes):
     # MobileNetV3 pools 576 channels, then its conv_head gives 1024 features
     width = getattr(backbone, "head_hidden_size", None) or backbone.num_features
     model = torch.nn.Sequential(backbone, torch.nn.Linear(width, n_classes))
-    # channels_last on every device: the issue's raw loop, and faster on
+    # channels_last on every device: the reference raw loop, and faster on
     # the CPUs measured here too (see RESULTS.md)
     fmt = torch.channels_last
     model = model.to(device, memory_format=fmt).train()

@@ -83,7 +83,7 @@ def test_grid_search_fine_tuning(breast):
     assert 0.5 <= search.best_score_ <= 1.0
 
 
-# The issue asks for SVC(probability=True), deprecated in scikit-learn 1.9 in
+# CNN + SVM soft voting is usually written with SVC(probability=True), deprecated in scikit-learn 1.9 in
 # favour of CalibratedClassifierCV(SVC(), ensemble=False).
 @pytest.mark.filterwarnings("ignore:The `probability` parameter:FutureWarning")
 def test_soft_voting_with_an_svm(breast):
