@@ -59,7 +59,9 @@ MODEL = "tf_efficientnet_lite0"
 
 #: Candidate recipes: the parameters that differ between them. ``reference``
 #: is that of the hand-written reference loop (the default); ``light`` is a milder one (no
-#: weight decay, cosine schedule, horizontal flips + rotation + shifts).
+#: weight decay, cosine schedule, horizontal flips + rotation + shifts);
+#: ``ema`` is ``reference`` with the weights averaged over the steps
+#: (decay 0.99: a horizon of about 100 steps, one to eleven epochs here).
 #: With several ``--recipes`` the one used on the test split is chosen on a
 #: validation split (see ``select``).
 RECIPES = {
@@ -77,6 +79,9 @@ RECIPES = {
         "full": dict(weight_decay=0.0, lr_schedule="cosine", augment="light"),
         "cpu": dict(lr_schedule="cosine"),
     },
+}
+RECIPES["ema"] = {
+    mode: dict(params, ema=0.99) for mode, params in RECIPES["reference"].items()
 }
 
 
@@ -165,6 +170,12 @@ def main():
         help="seeds of the selection fits (default: 0)",
     )
     parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="image size in pixels (default: 224 with --full, else 128)",
+    )
+    parser.add_argument(
         "--sets",
         nargs="+",
         default=["brain_tumor_mri", "breastmnist", "pneumoniamnist"],
@@ -175,7 +186,7 @@ def main():
     full = args.full
     data = args.data or default_data_dir()
     seeds = args.seeds or ([0, 1, 2] if full else [0])
-    size = 224 if full else 128
+    size = args.size or (224 if full else 128)
     plan = {
         # name: (epochs, n_train, n_test)
         "brain_tumor_mri": (12, None, None) if full else (30, 400, 400),

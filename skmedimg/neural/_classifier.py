@@ -187,13 +187,20 @@ class _ImageNet(NeuralNetClassifier):
     """skorch net with autocast, trainable-only parameters and device batches.
 
     Parameters beyond NeuralNetClassifier's: ``amp_dtype`` (autocast dtype or
-    None) and ``shuffle_seed`` (seed of the training permutation generator).
+    None), ``shuffle_seed`` (seed of the training permutation generator) and
+    ``ema`` (decay of an exponential moving average of the weights, or None).
+
+    With ``ema``, the module holds the raw weights while it trains and the
+    averaged ones whenever it does not: during validation (so validation
+    scores, early stopping and its checkpoints see the averaged model) and
+    after training.
     """
 
-    def __init__(self, *args, amp_dtype=None, shuffle_seed=0, **kwargs):
+    def __init__(self, *args, amp_dtype=None, shuffle_seed=0, ema=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.amp_dtype = amp_dtype
         self.shuffle_seed = shuffle_seed
+        self.ema = ema
 
     @property
     def _default_callbacks(self):
@@ -253,6 +260,59 @@ class _ImageNet(NeuralNetClassifier):
         with autocast(self.device, self.amp_dtype):
             return super().infer(x, **fit_params)
 
+    # -------------------------------------------------- weight averaging
+
+    def _ema_tensors(self):
+        """The tensors that training changes: trainable parameters and the
+        floating-point buffers (BatchNorm statistics) of modules in training
+        mode. Frozen parts are left out: their average is themselves."""
+        self._set_training(True)
+        tensors = [p for p in self.module_.parameters() if p.requires_grad]
+        for module in self.module_.modules():
+            if module.training:
+                tensors.extend(
+                    b
+                    for b in module.buffers(recurse=False)
+                    if b is not None and b.is_floating_point()
+                )
+        return tensors
+
+    def _ema_use(self, averaged):
+        """Put the averaged (True) or the raw (False) weights in the module."""
+        if not self.ema or getattr(self, "ema_state_", None) is None:
+            return
+        state = self.ema_state_
+        if state["averaged_in"] == averaged:
+            return
+        with torch.no_grad():
+            for live, other in zip(state["live"], state["other"], strict=True):
+                held = live.detach().clone()
+                live.detach().copy_(other)
+                other.copy_(held)
+        state["averaged_in"] = averaged
+
+    def _ema_update(self):
+        """One step of the average, with the usual warm-up of the decay:
+        ``min(ema, (1 + t) / (10 + t))`` at step ``t``, so that the first,
+        untrained weights fade quickly in short trainings."""
+        state = self.ema_state_
+        t = state["steps"]
+        decay = min(float(self.ema), (1.0 + t) / (10.0 + t))
+        with torch.no_grad():
+            live = [tensor.detach() for tensor in state["live"]]
+            torch._foreach_lerp_(state["other"], live, 1.0 - decay)
+        state["steps"] = t + 1
+
+    def notify(self, method_name, **cb_kwargs):
+        if self.ema and method_name == "on_train_end":
+            # The averaged weights are the model; early stopping's on_train_end
+            # may then load its best checkpoint, itself an averaged one.
+            self._ema_use(True)
+            super().notify(method_name, **cb_kwargs)
+            self.ema_state_ = None  # the raw weights are not kept
+            return
+        super().notify(method_name, **cb_kwargs)
+
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         # skorch's loop calls loss.item() after every batch, which makes the
         # host wait for the GPU once per batch. Here the losses stay on the
@@ -261,6 +321,16 @@ class _ImageNet(NeuralNetClassifier):
         # queueing work ahead of the GPU.
         if iterator is None:
             return
+        if self.ema:
+            if getattr(self, "ema_state_", None) is None:
+                live = self._ema_tensors()
+                self.ema_state_ = {
+                    "live": live,
+                    "other": [t.detach().clone() for t in live],
+                    "averaged_in": False,
+                    "steps": 0,
+                }
+            self._ema_use(not training)
         losses = []
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
@@ -296,11 +366,14 @@ class _ImageNet(NeuralNetClassifier):
 
     def train_step(self, batch, **fit_params):
         if not self.grad_scaler_.is_enabled():
-            return super().train_step(batch, **fit_params)
-        self._zero_grad_optimizer()
-        step = self.train_step_single(batch, **fit_params)
-        self.grad_scaler_.step(self.optimizer_)
-        self.grad_scaler_.update()
+            step = super().train_step(batch, **fit_params)
+        else:
+            self._zero_grad_optimizer()
+            step = self.train_step_single(batch, **fit_params)
+            self.grad_scaler_.step(self.optimizer_)
+            self.grad_scaler_.update()
+        if self.ema:
+            self._ema_update()
         return step
 
 
@@ -447,6 +520,15 @@ default="adam"
     validation_fraction : float, default=0.1
         Fraction of the training images held out, stratified, for early
         stopping (only used when ``early_stopping`` is set).
+    ema : float in (0, 1) or None, default=None
+        Decay of an exponential moving average of the weights, updated after
+        every optimizer step (0.999 is a common choice; the decay warms up as
+        ``min(ema, (1 + t) / (10 + t))`` at step ``t``). The averaged
+        weights are the model: they make the predictions, the validation
+        scores of ``history_`` and the checkpoints of early stopping, while
+        the training scores are those of the raw weights. It smooths the
+        last epochs' noise of small or noisy training sets. ``None``: the
+        weights of the last step (or of early stopping's best epoch).
     lr_schedule : {"plateau", "cosine", "onecycle"} or None, default=None
         ``"plateau"``: divide the learning rate by 5 after 2 epochs without
         improvement of the validation loss (training loss without a
@@ -639,6 +721,7 @@ default=None
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "ema": [Interval(Real, 0, 1, closed="neither"), None],
         "lr_schedule": [StrOptions({"plateau", "cosine", "onecycle"}), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "loss": [StrOptions({"cross_entropy", "focal", "false_negative"}), nn.Module],
@@ -672,6 +755,7 @@ default=None
         max_epochs=10,
         early_stopping=None,
         validation_fraction=0.1,
+        ema=None,
         lr_schedule=None,
         class_weight=None,
         loss="cross_entropy",
@@ -702,6 +786,7 @@ default=None
         self.max_epochs = max_epochs
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.ema = ema
         self.lr_schedule = lr_schedule
         self.class_weight = class_weight
         self.loss = loss
@@ -965,6 +1050,7 @@ default=None
             verbose=0,
             amp_dtype=amp_dtype,
             shuffle_seed=seed,
+            ema=None if self.ema is None else float(self.ema),
             **params,
         )
 
