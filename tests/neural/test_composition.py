@@ -83,8 +83,9 @@ def test_grid_search_fine_tuning(breast):
     assert 0.5 <= search.best_score_ <= 1.0
 
 
-# CNN + SVM soft voting is usually written with SVC(probability=True), deprecated in scikit-learn 1.9 in
-# favour of CalibratedClassifierCV(SVC(), ensemble=False).
+# CNN + SVM soft voting is usually written with SVC(probability=True),
+# deprecated in scikit-learn 1.9 in favour of
+# CalibratedClassifierCV(SVC(), ensemble=False).
 @pytest.mark.filterwarnings("ignore:The `probability` parameter:FutureWarning")
 def test_soft_voting_with_an_svm(breast):
     X, y, X_test, y_test = breast

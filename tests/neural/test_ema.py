@@ -101,7 +101,11 @@ def test_validation_and_early_stopping_use_the_average(data):
     X, y = data
     recorder = _Recorder()
     clf = tiny(
-        ema=0.7, freeze="none", lr=0.05, max_epochs=4, early_stopping=1,
+        ema=0.7,
+        freeze="none",
+        lr=0.05,
+        max_epochs=4,
+        early_stopping=1,
         callbacks=[recorder],
     ).fit(X, y)
     per_epoch = len(recorder.steps) // len(recorder.valid)

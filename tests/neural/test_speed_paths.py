@@ -25,6 +25,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from skorch.callbacks import Callback
 
 import skmedimg.neural._classifier as classifier_module
+import skmedimg.neural._data as data_module
 import skmedimg.neural._device_lock as lock_module
 from skmedimg.neural import CNNClassifier
 from skmedimg.neural._data import TensorBatchIterator, TensorDataset
@@ -319,7 +320,8 @@ def forced_lock(monkeypatch, tmp_path):
         return real_read(*args, **kwargs)
 
     monkeypatch.setattr(classifier_module, "device_lock", recording_lock)
-    monkeypatch.setattr(classifier_module, "read_images", recording_read)
+    monkeypatch.setattr(classifier_module, "read_images", recording_read)  # fit
+    monkeypatch.setattr(data_module, "read_images", recording_read)  # predict
     return events, tmp_path
 
 
