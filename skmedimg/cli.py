@@ -471,6 +471,10 @@ def _collect_images(inputs):
     return paths
 
 
+#: Files read and predicted at a time by ``skmedimg predict``.
+_PREDICT_CHUNK = 1024
+
+
 def _read_for_model(model, paths, n_jobs, verbose):
     """Read images at the model's size; report and skip the unreadable ones."""
     from .utils import ImageReadError, read_images
@@ -505,23 +509,34 @@ def _cmd_predict(args, console):
 
     model = load_model(_model_path(args.model))
     paths = _collect_images(args.images)
-    images, good, failures = _read_for_model(
-        model, paths, args.n_jobs, verbose=not args.quiet and len(paths) > 50
-    )
-    for item, reason in failures:
-        print(f"skmedimg: cannot read {item}: {reason}", file=sys.stderr)
     classes = [str(c) for c in model.classes_]
-    rows = []
-    if images is not None:
-        proba = model.predict_proba(images)
-        for path, p in zip(good, proba, strict=True):
-            rows.append(
-                {
-                    "image": path,
-                    "label": classes[int(p.argmax())],
-                    **{f"p_{c}": float(v) for c, v in zip(classes, p, strict=True)},
-                }
-            )
+    rows, failures = [], []
+    bar = None
+    if not args.quiet and len(paths) > 50:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(paths), desc="Predicting", unit="img", file=sys.stderr)
+    # A chunk of files at a time: a folder of any size is never held decoded.
+    for start in range(0, len(paths), _PREDICT_CHUNK):
+        chunk = paths[start : start + _PREDICT_CHUNK]
+        images, good, bad = _read_for_model(model, chunk, args.n_jobs, verbose=False)
+        for item, reason in bad:
+            print(f"skmedimg: cannot read {item}: {reason}", file=sys.stderr)
+        failures += bad
+        if images is not None:
+            proba = model.predict_proba(images)
+            for path, p in zip(good, proba, strict=True):
+                rows.append(
+                    {
+                        "image": path,
+                        "label": classes[int(p.argmax())],
+                        **{f"p_{c}": float(v) for c, v in zip(classes, p, strict=True)},
+                    }
+                )
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
     if args.format == "json":
         payload = [
             {

@@ -136,6 +136,35 @@ def test_predict_matches_the_saved_model(trained, image_folder, capsys):
     assert [r["label"] for r in rows] == list(model.predict(paths))
 
 
+def test_predict_works_a_chunk_of_files_at_a_time(
+    trained, image_folder, capsys, monkeypatch
+):
+    import skmedimg.cli as cli
+
+    folder = [str(image_folder / "lesion"), str(image_folder / "healthy")]
+    main(["predict", str(trained), *folder, "--format", "json"])
+    whole = json.loads(capsys.readouterr().out)
+    reads = []
+    real = cli._read_for_model
+
+    def recording(model, paths, *args, **kwargs):
+        reads.append(len(paths))
+        return real(model, paths, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "_PREDICT_CHUNK", 5)
+    monkeypatch.setattr(cli, "_read_for_model", recording)
+    code = main(["predict", str(trained), *folder, "--format", "json"])
+    chunked = json.loads(capsys.readouterr().out)
+    assert reads == [5] * 9 + [4]  # 48 phantoms and the broken file
+    assert code == 1
+    assert [r["image"] for r in chunked] == [r["image"] for r in whole]
+    for a, b in zip(whole, chunked, strict=True):
+        assert a.get("label") == b.get("label") and a.get("error") == b.get("error")
+    assert [r["image"] for r in chunked if "error" in r] == [
+        str(image_folder / "healthy" / "broken.png")
+    ]
+
+
 def test_evaluate_writes_report(trained, image_folder, tmp_path):
     code = main(
         ["evaluate", str(trained), str(image_folder), "--out", str(tmp_path), "--quiet"]
