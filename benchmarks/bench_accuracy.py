@@ -20,7 +20,7 @@ end to end from the JPEG folders / npz files.
   and the whole test split), 1 seed. This is a reduced check that the path
   works end to end with real weights, not the targets' setting.
 
-``--recipes reference light ema`` (GPU or CPU): each data set uses the candidate
+``--recipes reference light ema tta`` (GPU or CPU): each data set uses the candidate
 recipe with the best validation accuracy, fitted with ``--select-seeds``
 (default: seed 0) on the training split and scored on the validation split
 (MedMNIST: the official one; Brain Tumor MRI, which has none: a stratified
@@ -35,7 +35,7 @@ full recipe reached 0.9969; frozen backbone + linear head 0.933), BreastMNIST
 Usage::
 
     python benchmarks/bench_accuracy.py [--full] [--seeds 0 1 2] \\
-        [--recipes reference light ema] [--size 224] [--sets breastmnist]
+        [--recipes reference light ema tta] [--size 224] [--sets breastmnist]
 """
 
 import time
@@ -64,7 +64,9 @@ MODEL = "tf_efficientnet_lite0"
 #: ``light`` is a milder one (no weight decay, cosine schedule, horizontal
 #: flips + rotation + shifts);
 #: ``ema`` is ``reference`` with the weights averaged over the steps
-#: (decay 0.99: a horizon of about 100 steps, one to eleven epochs here).
+#: (decay 0.99: a horizon of about 100 steps, one to eleven epochs here);
+#: ``tta`` is ``reference`` predicting with the mean over the four flips of
+#: each image (the flips it was trained with).
 #: With several ``--recipes`` the one used on the test split is chosen on a
 #: validation split (see ``select``).
 RECIPES = {
@@ -85,6 +87,9 @@ RECIPES = {
 }
 RECIPES["ema"] = {
     mode: dict(params, ema=0.99) for mode, params in RECIPES["reference"].items()
+}
+RECIPES["tta"] = {
+    mode: dict(params, tta="flips") for mode, params in RECIPES["reference"].items()
 }
 
 
