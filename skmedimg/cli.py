@@ -136,7 +136,13 @@ def _make_model(args, pretrained):
         augment=args.augment,
         image_size=args.image_size,
         batch_size=args.batch_size,
+        optimizer=args.optimizer,
         lr=args.lr,
+        weight_decay=args.weight_decay,
+        lr_schedule=args.lr_schedule,
+        label_smoothing=args.label_smoothing,
+        ema=args.ema,
+        tta=args.tta,
         early_stopping=args.early_stopping,
         random_state=args.random_state,
         n_jobs=args.n_jobs,
@@ -623,7 +629,31 @@ def _add_training(parser, *, model_default, epochs_default):
     parser.add_argument("--augment", default=None, help="augmentation preset")
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"], default="adam"
+    )
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument(
+        "--lr-schedule",
+        choices=["plateau", "cosine", "onecycle"],
+        default=None,
+        help="learning-rate schedule (default: constant)",
+    )
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument(
+        "--ema",
+        type=float,
+        default=None,
+        metavar="DECAY",
+        help="average the weights over the steps with this decay (e.g. 0.999)",
+    )
+    parser.add_argument(
+        "--tta",
+        choices=["hflip", "flips"],
+        default=None,
+        help="average predictions over flipped views of each image",
+    )
     parser.add_argument(
         "--early-stopping",
         type=int,

@@ -165,6 +165,35 @@ def test_predict_works_a_chunk_of_files_at_a_time(
     ]
 
 
+def test_train_passes_the_recipe_options_to_the_model(image_folder, tmp_path):
+    from skmedimg.neural import load_model
+
+    recipe = {
+        "--optimizer": "adamw",
+        "--weight-decay": "0.01",
+        "--lr-schedule": "onecycle",
+        "--label-smoothing": "0.1",
+        "--ema": "0.9",
+        "--tta": "hflip",
+    }
+    options = [str(item) for pair in recipe.items() for item in pair]
+    code = main(["train", str(image_folder), "--out", str(tmp_path), *FAST, *options])
+    assert code == 0
+    params = load_model(tmp_path / "model.skmedimg").get_params()
+    assert {k: params[k] for k in ("optimizer", "lr_schedule", "tta")} == {
+        "optimizer": "adamw",
+        "lr_schedule": "onecycle",
+        "tta": "hflip",
+    }
+    assert (params["weight_decay"], params["label_smoothing"], params["ema"]) == (
+        0.01,
+        0.1,
+        0.9,
+    )
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["settings"]["ema"] == 0.9 and report["settings"]["tta"] == "hflip"
+
+
 def test_evaluate_writes_report(trained, image_folder, tmp_path):
     code = main(
         ["evaluate", str(trained), str(image_folder), "--out", str(tmp_path), "--quiet"]
