@@ -14,10 +14,22 @@ For each backbone, on the same uint8 images in host memory, in the same run:
 * ``CNNClassifier.predict_proba`` (a fitted classifier; fitting is not timed).
 * ``CNNFeatureExtractor.transform`` (pooled features; no ``memory`` cache).
 
+From JPEG files (``--files N`` Brain Tumor MRI Training images, when the data
+are present), in the same run:
+
+* ``raw loop, Pillow per batch``: the baseline a user writes: each batch of
+  files opened with Pillow, converted to RGB and resized (bilinear), then the
+  raw loop above; decoding and the network take turns.
+* ``raw loop, Pillow all first``: every file decoded before the first batch
+  (what ``predict_proba`` did before it worked in chunks).
+* ``CNNClassifier.predict_proba`` and ``CNNFeatureExtractor.transform`` on
+  the paths: both decode the next chunk in a thread while the current one
+  runs, and hold at most two chunks of decoded images.
+
 Best of ``--repeats`` passes after one warm-up pass each. CPU defaults:
 ``resnet50`` and ``efficientnet_b0``, 128 images at 96 px, batch 64, 2
-repeats. ``--full``: ResNet-50, EfficientNet-B0, MobileNetV3-Small,
-DenseNet-121/201 at 224 px, 8192 images, batch 256, 3 repeats.
+repeats, 256 files. ``--full``: ResNet-50, EfficientNet-B0, MobileNetV3-Small,
+DenseNet-121/201 at 224 px, 8192 images, batch 256, 3 repeats, 4096 files.
 
 Usage::
 
@@ -26,17 +38,21 @@ Usage::
 
 import time
 
+import numpy as np
 import torch
 from _common import (
     PeakMemory,
     amp_dtype,
     base_parser,
+    default_data_dir,
     report,
     resolve,
+    sample_folder,
     setup_threads,
     sync,
     synthetic_images,
 )
+from PIL import Image
 
 from skmedimg.neural import (
     CNNClassifier,
@@ -72,6 +88,28 @@ def raw_inference(model, X, *, mean, std, batch_size, device, feed="pin all"):
     return torch.cat(out).cpu().numpy()
 
 
+def pillow_batch(paths, size):
+    """Decode files with Pillow the plain way: RGB, bilinear resize."""
+    images = []
+    for path in paths:
+        with Image.open(path) as img:
+            img = img.convert("RGB").resize((size, size), Image.BILINEAR)
+            images.append(np.asarray(img))
+    return np.stack(images)
+
+
+def raw_files_inference(model, paths, size, *, all_first, **kwargs):
+    """The raw loop over image files, decoded per batch or all first."""
+    batch_size = kwargs["batch_size"]
+    if all_first:
+        return raw_inference(model, pillow_batch(paths, size), **kwargs)
+    out = [
+        raw_inference(model, pillow_batch(paths[i : i + batch_size], size), **kwargs)
+        for i in range(0, len(paths), batch_size)
+    ]
+    return np.concatenate(out)
+
+
 def best_of(func, repeats, device):
     func()  # warm-up
     times = []
@@ -91,6 +129,12 @@ def main():
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=None,
+        help="Brain Tumor MRI JPEG files for the file rows (0: none)",
+    )
     args = parser.parse_args()
     device = resolve(args.device)
     threads = setup_threads(args, device)
@@ -110,12 +154,20 @@ def main():
     size = args.image_size or (224 if full else 96)
     batch_size = args.batch_size or (256 if full else 64)
     repeats = args.repeats or (3 if full else 2)
+    n_files = args.files if args.files is not None else (4096 if full else 256)
+    folder = (args.data or default_data_dir()) / "brain_tumor_mri" / "Training"
+    paths = []
+    if n_files and folder.is_dir():
+        paths = [str(p) for p in sample_folder(folder, n_files)[0]]
+    elif n_files:
+        print(f"no {folder}: the file rows are skipped")
     settings = dict(
         models=models,
         n_images=n,
         image_size=size,
         batch_size=batch_size,
         repeats=repeats,
+        n_files=len(paths),
         precision=str(amp_dtype(device)),
         torch_threads=threads,
     )
@@ -162,6 +214,27 @@ def main():
                 )
             del X_device
             bound = ("raw loop, data already on the GPU (bound)", (best, times, mem))
+        file_results = {}
+        for all_first in (False, True):
+            if not paths:
+                break
+            name = "all first" if all_first else "per batch"
+            with PeakMemory(device) as mem:
+                best, times = best_of(
+                    lambda b=backbone, m=mean, s=std, a=all_first: raw_files_inference(
+                        b,
+                        paths,
+                        size,
+                        all_first=a,
+                        mean=m,
+                        std=s,
+                        batch_size=batch_size,
+                        device=device,
+                    ),
+                    repeats,
+                    device,
+                )
+            file_results[f"files: raw loop, Pillow {name}"] = (best, times, mem)
         del backbone
 
         clf = CNNClassifier(
@@ -177,6 +250,12 @@ def main():
         with PeakMemory(device) as mem:
             best, times = best_of(lambda c=clf: c.predict_proba(X), repeats, device)
         results["CNNClassifier.predict_proba"] = (best, times, mem)
+        if paths:
+            with PeakMemory(device) as mem:
+                best, times = best_of(
+                    lambda c=clf: c.predict_proba(paths), repeats, device
+                )
+            file_results["files: CNNClassifier.predict_proba"] = (best, times, mem)
         del clf
 
         ext = CNNFeatureExtractor(
@@ -190,6 +269,10 @@ def main():
         with PeakMemory(device) as mem:
             best, times = best_of(lambda e=ext: e.transform(X), repeats, device)
         results["CNNFeatureExtractor.transform"] = (best, times, mem)
+        if paths:
+            with PeakMemory(device) as mem:
+                best, times = best_of(lambda e=ext: e.transform(paths), repeats, device)
+            file_results["files: CNNFeatureExtractor.transform"] = (best, times, mem)
         del ext
 
         base = n / results[f"raw inference_mode loop ({feed})"][0]
@@ -209,6 +292,21 @@ def main():
             if method.startswith("raw inference_mode loop"):
                 rows[-1]["raw_feeds_img_s"] = {f: round(n / raw[f][0], 1) for f in raw}
             print(rows[-1])
+        if file_results:
+            n_f = len(paths)
+            base_f = n_f / file_results["files: raw loop, Pillow per batch"][0]
+            for method, (best, times, mem) in file_results.items():
+                rows.append(
+                    dict(
+                        model=model_name,
+                        method=method,
+                        img_s=round(n_f / best, 1),
+                        vs_raw=round(n_f / best / base_f, 3),
+                        times_s=[round(t, 3) for t in times],
+                        **mem.as_dict(),
+                    )
+                )
+                print(rows[-1])
     report(
         "inference",
         args,
@@ -231,6 +329,9 @@ def main():
             "CNNClassifier.predict_proba also runs its linear head and softmax; "
             "both estimators also check and copy the input array "
             "(skmedimg.utils.read_images), which the raw loop does not",
+            "files rows: vs_raw is the ratio to 'raw loop, Pillow per batch' "
+            "on the same files; the estimators read with skmedimg's reader "
+            "(reduced-scale JPEG decoding, EXIF orientation) with n_jobs=None",
         ],
     )
 
