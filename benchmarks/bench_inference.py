@@ -110,6 +110,22 @@ def raw_files_inference(model, paths, size, *, all_first, **kwargs):
     return np.concatenate(out)
 
 
+def table_rows(model_name, results, n, baseline):
+    """Rows of ``{method: (best_s, times, memory)}``, with ratios to ``baseline``."""
+    base = n / results[baseline][0]
+    return [
+        dict(
+            model=model_name,
+            method=method,
+            img_s=round(n / best, 1),
+            vs_raw=round(n / best / base, 3),
+            times_s=[round(t, 3) for t in times],
+            **mem.as_dict(),
+        )
+        for method, (best, times, mem) in results.items()
+    ]
+
+
 def best_of(func, repeats, device):
     func()  # warm-up
     times = []
@@ -275,38 +291,16 @@ def main():
             file_results["files: CNNFeatureExtractor.transform"] = (best, times, mem)
         del ext
 
-        base = n / results[f"raw inference_mode loop ({feed})"][0]
         if bound is not None:
             results[bound[0]] = bound[1]
-        for method, (best, times, mem) in results.items():
-            rows.append(
-                dict(
-                    model=model_name,
-                    method=method,
-                    img_s=round(n / best, 1),
-                    vs_raw=round(n / best / base, 3),
-                    times_s=[round(t, 3) for t in times],
-                    **mem.as_dict(),
-                )
-            )
-            if method.startswith("raw inference_mode loop"):
-                rows[-1]["raw_feeds_img_s"] = {f: round(n / raw[f][0], 1) for f in raw}
-            print(rows[-1])
+        new = table_rows(model_name, results, n, f"raw inference_mode loop ({feed})")
+        new[0]["raw_feeds_img_s"] = {f: round(n / raw[f][0], 1) for f in raw}
         if file_results:
-            n_f = len(paths)
-            base_f = n_f / file_results["files: raw loop, Pillow per batch"][0]
-            for method, (best, times, mem) in file_results.items():
-                rows.append(
-                    dict(
-                        model=model_name,
-                        method=method,
-                        img_s=round(n_f / best, 1),
-                        vs_raw=round(n_f / best / base_f, 3),
-                        times_s=[round(t, 3) for t in times],
-                        **mem.as_dict(),
-                    )
-                )
-                print(rows[-1])
+            baseline = "files: raw loop, Pillow per batch"
+            new += table_rows(model_name, file_results, len(paths), baseline)
+        for row in new:
+            print(row)
+        rows += new
     report(
         "inference",
         args,
