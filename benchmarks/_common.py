@@ -343,5 +343,6 @@ def report(name, args, device, settings, rows, columns, notes=(), **extra):
     )
     out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     _partial_path(name, args).unlink(missing_ok=True)
-    print(f"\nwrote {out.relative_to(ROOT)}")
+    shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    print(f"\nwrote {shown}")
     return payload

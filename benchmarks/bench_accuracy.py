@@ -68,7 +68,9 @@ MODEL = "tf_efficientnet_lite0"
 #: ``tta`` is ``reference`` predicting with the mean over the four flips of
 #: each image (the flips it was trained with);
 #: ``small`` is ``reference`` at 96 px whatever ``--size`` says (the 28 px
-#: MedMNIST images upsampled less; also 4-5x cheaper).
+#: MedMNIST images upsampled less; also 4-5x cheaper);
+#: ``balanced`` is ``reference`` with the loss weighted inversely to the
+#: class frequencies of the training split (``class_weight="balanced"``).
 #: With several ``--recipes`` the one used on the test split is chosen on a
 #: validation split (see ``select``).
 RECIPES = {
@@ -95,6 +97,10 @@ RECIPES["tta"] = {
 }
 RECIPES["small"] = {
     mode: dict(params, image_size=96) for mode, params in RECIPES["reference"].items()
+}
+RECIPES["balanced"] = {
+    mode: dict(params, class_weight="balanced")
+    for mode, params in RECIPES["reference"].items()
 }
 
 
@@ -126,13 +132,14 @@ def recipe(full, epochs, seed, device, image_size, name="reference"):
     )
 
 
-def select(names, full, epochs, seeds, device, size, X, y, X_val, y_val):
-    """Choose a recipe by validation accuracy; returns (name, records).
+def select(names, full, epochs, seeds, device, size, X, y, X_val, y_val, metric):
+    """Choose a recipe by a validation score; returns (name, records).
 
-    The test split is not touched. Data sets without a validation split
-    (the Brain Tumor MRI folders) give a stratified 10 % of the training
-    images (``random_state=0``) for validation, the models being fitted on
-    the other 90 %.
+    ``metric`` is ``"accuracy"`` or ``"balanced_accuracy"`` (the mean of the
+    per-class recalls). The test split is not touched. Data sets without a
+    validation split (the Brain Tumor MRI folders) give a stratified 10 % of
+    the training images (``random_state=0``) for validation, the models being
+    fitted on the other 90 %.
     """
     from sklearn.model_selection import train_test_split
 
@@ -142,15 +149,36 @@ def select(names, full, epochs, seeds, device, size, X, y, X_val, y_val):
         )
     records = []
     for name in names:
-        accs = []
+        scores = []
         for seed in seeds:
             clf = recipe(full, epochs, seed, device, size, name).fit(X, y)
-            accs.append(float(np.mean(clf.predict(X_val) == y_val)))
-        records.append(dict(recipe=name, val_accs=[round(a, 4) for a in accs]))
-        records[-1]["val_acc_mean"] = round(float(np.mean(accs)), 4)
-        print(f"  selection: recipe {name!r} validation accuracy {accs}")
-    best = max(records, key=lambda r: r["val_acc_mean"])  # first on ties
+            scores.append(scores_of(y_val, clf.predict(X_val)))
+        record = dict(recipe=name)
+        for key in ("accuracy", "balanced_accuracy"):
+            values = [sc[key] for sc in scores]
+            record[f"val_{key}"] = values
+            record[f"val_{key}_mean"] = round(float(np.mean(values)), 4)
+        records.append(record)
+        print(
+            f"  selection: recipe {name!r} validation accuracy "
+            f"{record['val_accuracy']}, balanced accuracy "
+            f"{record['val_balanced_accuracy']}"
+        )
+    best = max(records, key=lambda r: r[f"val_{metric}_mean"])  # first on ties
     return best["recipe"], records
+
+
+def scores_of(y_true, y_pred):
+    """Accuracy, balanced accuracy and the recall of each class, rounded."""
+    from sklearn.metrics import balanced_accuracy_score, recall_score
+
+    labels = np.unique(y_true)
+    recalls = recall_score(y_true, y_pred, labels=labels, average=None)
+    return dict(
+        accuracy=round(float(np.mean(y_pred == y_true)), 4),
+        balanced_accuracy=round(float(balanced_accuracy_score(y_true, y_pred)), 4),
+        recall={str(k): round(float(r), 4) for k, r in zip(labels, recalls)},
+    )
 
 
 def subset(X, y, n, seed=0):
@@ -179,6 +207,12 @@ def main():
         nargs="+",
         default=[0],
         help="seeds of the selection fits (default: 0)",
+    )
+    parser.add_argument(
+        "--select-by",
+        default="accuracy",
+        choices=["accuracy", "balanced_accuracy"],
+        help="the validation score that chooses among several --recipes",
     )
     parser.add_argument(
         "--size",
@@ -219,6 +253,7 @@ def main():
             name: str(RECIPES[name]["full" if full else "cpu"]) for name in args.recipes
         },
         select_seeds=args.select_seeds if len(args.recipes) > 1 else None,
+        select_by=args.select_by if len(args.recipes) > 1 else None,
         precision=str(amp_dtype(device)),
         torch_threads=threads,
     )
@@ -263,22 +298,24 @@ def main():
                 y,
                 X_val,
                 y_val,
+                args.select_by,
             )
             selection[name] = dict(chosen=chosen, candidates=records)
             save_progress()
             print(f"{name}: recipe {chosen!r} chosen on the validation split")
-        accs, vals, times, mems = [], [], [], []
+        accs, bal_accs, vals, times, mems = [], [], [], [], []
         for seed in seeds:
             start = time.perf_counter()
             with PeakMemory(device) as mem:
                 clf = recipe(full, epochs, seed, device, size, chosen).fit(X, y)
                 fit_s = time.perf_counter() - start
-                acc = float(np.mean(clf.predict(X_test) == y_test))
+                test_scores = scores_of(y_test, clf.predict(X_test))
             total_s = time.perf_counter() - start
-            val_acc = (
-                None if X_val is None else float(np.mean(clf.predict(X_val) == y_val))
-            )
+            val_scores = None if X_val is None else scores_of(y_val, clf.predict(X_val))
+            acc = test_scores["accuracy"]
+            val_acc = None if val_scores is None else val_scores["accuracy"]
             accs.append(acc)
+            bal_accs.append(test_scores["balanced_accuracy"])
             vals.append(val_acc)
             times.append(total_s)
             mems.append(mem.as_dict())
@@ -287,8 +324,14 @@ def main():
                     dataset=name,
                     seed=seed,
                     image_size=list(clf.image_size_),
-                    test_acc=round(acc, 4),
-                    val_acc=None if val_acc is None else round(val_acc, 4),
+                    test_acc=acc,
+                    test_balanced_acc=test_scores["balanced_accuracy"],
+                    test_recall=test_scores["recall"],
+                    val_acc=val_acc,
+                    val_balanced_acc=None
+                    if val_scores is None
+                    else val_scores["balanced_accuracy"],
+                    val_recall=None if val_scores is None else val_scores["recall"],
                     fit_s=round(fit_s, 1),
                     fit_test_s=round(total_s, 1),
                     weights=clf.weights_source_,
@@ -297,7 +340,8 @@ def main():
             )
             save_progress()  # a run stopped early keeps the seeds it finished
             print(
-                f"{name} seed={seed}: test acc {acc:.4f} val acc {val_acc} "
+                f"{name} seed={seed}: test acc {acc:.4f} (balanced "
+                f"{test_scores['balanced_accuracy']:.4f}) val acc {val_acc} "
                 f"fit {fit_s:.1f} s, fit+test {total_s:.1f} s "
                 f"(weights: {clf.weights_source_})"
             )
@@ -313,6 +357,7 @@ def main():
                 seeds=len(seeds),
                 test_acc_mean=round(float(np.mean(accs)), 4),
                 test_acc_std=round(float(np.std(accs)), 4),
+                test_bal_acc_mean=round(float(np.mean(bal_accs)), 4),
                 val_acc_mean=None
                 if vals[0] is None
                 else round(float(np.mean(vals)), 4),
@@ -338,6 +383,7 @@ def main():
             "seeds",
             ("test_acc_mean", "test acc mean"),
             ("test_acc_std", "std"),
+            ("test_bal_acc_mean", "test balanced acc"),
             ("val_acc_mean", "val acc"),
             ("wall_s_mean", "s per seed (fit + test)"),
             ("host_peak_mb", "host peak MB"),
@@ -347,8 +393,9 @@ def main():
             "the last epoch's model is tested; nothing is chosen on the test split",
             "wall time includes decoding the JPEGs / upsampling the npz images",
             "memory: the largest peak over the seeds, of fit and test",
-            "recipe: the candidate with the best validation accuracy "
+            f"recipe: the candidate with the best validation {args.select_by} "
             "(see 'selection' in the JSON) when several were given",
+            "balanced acc: the mean of the per-class recalls (per class in the JSON)",
         ],
         per_seed=per_seed,
         selection=selection,
