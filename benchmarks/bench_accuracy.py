@@ -177,7 +177,9 @@ def scores_of(y_true, y_pred):
     return dict(
         accuracy=round(float(np.mean(y_pred == y_true)), 4),
         balanced_accuracy=round(float(balanced_accuracy_score(y_true, y_pred)), 4),
-        recall={str(k): round(float(r), 4) for k, r in zip(labels, recalls)},
+        recall={
+            str(k): round(float(r), 4) for k, r in zip(labels, recalls, strict=True)
+        },
     )
 
 
