@@ -5,7 +5,15 @@ import pytest
 from joblib import Memory
 from sklearn.ensemble import VotingClassifier
 from sklearn.metrics import classification_report
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import (
+    FixedThresholdClassifier,
+    GridSearchCV,
+    StratifiedKFold,
+    TunedThresholdClassifierCV,
+    cross_validate,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
@@ -21,6 +29,12 @@ def breast(medmnist_dir):
     X, y = data["train_images"], NAMES[data["train_labels"].ravel()]
     X_test, y_test = data["test_images"], NAMES[data["test_labels"].ravel()]
     return X, y, X_test, y_test
+
+
+@pytest.fixture(scope="module")
+def breast_val(medmnist_dir):
+    data = np.load(medmnist_dir / "breastmnist.npz")
+    return data["val_images"], NAMES[data["val_labels"].ravel()]
 
 
 def tiny_breast(**params):
@@ -116,3 +130,32 @@ def test_cross_validate_five_folds(breast):
     )
     assert len(scores["test_accuracy"]) == 5
     assert np.isfinite(scores["test_roc_auc"]).all()
+
+
+def test_operating_point_chosen_on_the_validation_split(breast, breast_val):
+    # A fitted model, then its decision threshold for "malignant" chosen on the
+    # official validation split for balanced accuracy; the model is not refitted.
+    X, y, X_test, _ = breast
+    X_val, y_val = breast_val
+    clf = tiny_breast(max_epochs=3).fit(X, y)
+    tuned = TunedThresholdClassifierCV(
+        clf, scoring="balanced_accuracy", cv="prefit", refit=False
+    ).fit(X_val, y_val)
+    assert tuned.estimator_ is clf
+    p_malignant = clf.predict_proba(X_test)[:, list(clf.classes_).index("malignant")]
+    expected = np.where(p_malignant >= tuned.best_threshold_, "malignant", "benign")
+    np.testing.assert_array_equal(tuned.predict(X_test), expected)
+    # The threshold is the best one on the split it was chosen on, so it does at
+    # least as well there as the default 0.5.
+    assert tuned.best_score_ == pytest.approx(
+        balanced_accuracy_score(y_val, tuned.predict(X_val))
+    )
+    assert tuned.best_score_ >= balanced_accuracy_score(y_val, clf.predict(X_val))
+
+    # A fixed operating point on the same fitted model.
+    fixed = FixedThresholdClassifier(
+        FrozenEstimator(clf), threshold=0.25, pos_label="malignant"
+    ).fit(X, y)
+    np.testing.assert_array_equal(
+        fixed.predict(X_test), np.where(p_malignant >= 0.25, "malignant", "benign")
+    )
