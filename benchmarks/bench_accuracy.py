@@ -140,6 +140,10 @@ def select(names, full, epochs, seeds, device, size, X, y, X_val, y_val, metric)
     validation split (the Brain Tumor MRI folders) give a stratified 10 % of
     the training images (``random_state=0``) for validation, the models being
     fitted on the other 90 %.
+
+    Candidates whose training settings are the same (``tta`` only changes
+    predictions; ``small`` is ``reference`` when the size is 96 px) share
+    one fit per seed.
     """
     from sklearn.model_selection import train_test_split
 
@@ -147,11 +151,18 @@ def select(names, full, epochs, seeds, device, size, X, y, X_val, y_val, metric)
         X, X_val, y, y_val = train_test_split(
             X, y, test_size=0.1, stratify=y, random_state=0
         )
-    records = []
+    records, fitted = [], {}
     for name in names:
         scores = []
         for seed in seeds:
-            clf = recipe(full, epochs, seed, device, size, name).fit(X, y)
+            clf = recipe(full, epochs, seed, device, size, name)
+            tta = clf.tta
+            key = repr(sorted(clf.set_params(tta=None).get_params().items()))
+            if key in fitted:
+                print(f"  selection: recipe {name!r} seed {seed} shares a fit")
+            else:
+                fitted[key] = clf.fit(X, y)
+            clf = fitted[key].set_params(tta=tta)
             scores.append(scores_of(y_val, clf.predict(X_val)))
         record = dict(recipe=name)
         for key in ("accuracy", "balanced_accuracy"):
