@@ -20,9 +20,11 @@ end to end from the JPEG folders / npz files.
   and the whole test split), 1 seed. This is a reduced check that the path
   works end to end with real weights, not the targets' setting.
 
-``--recipes reference light ema tta small`` (GPU or CPU): each data set uses
-the candidate recipe with the best validation accuracy, fitted with ``--select-seeds``
-(default: seed 0) on the training split and scored on the validation split
+``--recipes reference light light_tta ema tta small balanced`` (GPU or
+CPU): each data set uses the candidate recipe with the best validation
+accuracy (``--select-by balanced_accuracy``: balanced accuracy), fitted
+with ``--select-seeds`` (default: seed 0) on the training split and scored
+on the validation split
 (MedMNIST: the official one; Brain Tumor MRI, which has none: a stratified
 10 % of the Training folder, the fits using the other 90 %). Only then is
 the chosen recipe fitted on the whole training split for every seed and
@@ -37,7 +39,8 @@ full recipe reached 0.9969; frozen backbone + linear head 0.933), BreastMNIST
 Usage::
 
     python benchmarks/bench_accuracy.py [--full] [--seeds 0 1 2] \\
-        [--recipes reference light ema tta small] [--size 224] [--sets breastmnist]
+        [--recipes reference light light_tta ema tta small balanced] \\
+        [--select-by accuracy] [--size 224] [--sets breastmnist]
 """
 
 import time
@@ -68,7 +71,8 @@ MODEL = "tf_efficientnet_lite0"
 #: ``ema`` is ``reference`` with the weights averaged over the steps
 #: (decay 0.99: a horizon of about 100 steps, one to eleven epochs here);
 #: ``tta`` is ``reference`` predicting with the mean over the four flips of
-#: each image (the flips it was trained with);
+#: each image (the flips it was trained with); ``light_tta`` is ``light``
+#: predicting with the mean over each image and its mirror;
 #: ``small`` is ``reference`` at 96 px whatever ``--size`` says (the 28 px
 #: MedMNIST images upsampled less; also 4-5x cheaper);
 #: ``balanced`` is ``reference`` with the loss weighted inversely to the
@@ -96,6 +100,9 @@ RECIPES["ema"] = {
 }
 RECIPES["tta"] = {
     mode: dict(params, tta="flips") for mode, params in RECIPES["reference"].items()
+}
+RECIPES["light_tta"] = {
+    mode: dict(params, tta="hflip") for mode, params in RECIPES["light"].items()
 }
 RECIPES["small"] = {
     mode: dict(params, image_size=96) for mode, params in RECIPES["reference"].items()
