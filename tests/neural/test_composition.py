@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 from joblib import Memory
 from sklearn.ensemble import VotingClassifier
-from sklearn.metrics import classification_report
 from sklearn.frozen import FrozenEstimator
-from sklearn.metrics import balanced_accuracy_score
+from sklearn.metrics import balanced_accuracy_score, classification_report
 from sklearn.model_selection import (
     FixedThresholdClassifier,
     GridSearchCV,
