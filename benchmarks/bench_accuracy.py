@@ -47,6 +47,7 @@ Usage::
 """
 
 import time
+from functools import partial
 
 import numpy as np
 from _common import (
@@ -152,7 +153,9 @@ def timed_fit(clf, X, y, device):
     return clf, time.perf_counter() - start, mem.as_dict()
 
 
-def select(names, full, epochs, seeds, device, size, X, y, X_val, y_val, metric):
+def select(
+    names, full, epochs, seeds, device, size, X, y, X_val, y_val, metric, progress=None
+):
     """Choose a recipe by a validation score; returns (name, records, fits).
 
     ``metric`` is ``"accuracy"`` or ``"balanced_accuracy"`` (the mean of the
@@ -166,7 +169,8 @@ def select(names, full, epochs, seeds, device, size, X, y, X_val, y_val, metric)
     one fit per seed. ``fits`` maps ``(recipe, seed)`` to
     ``timed_fit``'s result where the fit used the whole training split (a
     data set with its own validation split), so that the chosen recipe's
-    seeds need not be fitted twice; it is empty otherwise.
+    seeds need not be fitted twice; it is empty otherwise. ``progress`` is
+    called with the records so far after each candidate.
     """
     from sklearn.model_selection import train_test_split
 
@@ -201,6 +205,8 @@ def select(names, full, epochs, seeds, device, size, X, y, X_val, y_val, metric)
             f"{record['val_accuracy']}, balanced accuracy "
             f"{record['val_balanced_accuracy']}"
         )
+        if progress is not None:
+            progress(records)
     best = max(records, key=lambda r: r[f"val_{metric}_mean"])  # first on ties
     return best["recipe"], records, fits
 
@@ -322,6 +328,11 @@ def main():
             selection=selection,
         )
 
+    def save_candidates(name, records):
+        # a selection stopped by a time limit keeps the candidates it scored
+        selection[name] = dict(chosen=None, candidates=records)
+        save_progress()
+
     for name in args.sets:
         epochs, n_train, n_test = plan[name]
         if name == "brain_tumor_mri":
@@ -350,6 +361,7 @@ def main():
                 X_val,
                 y_val,
                 args.select_by,
+                progress=partial(save_candidates, name),
             )
             selection[name] = dict(chosen=chosen, candidates=records)
             save_progress()
