@@ -213,14 +213,10 @@ def select(
 
 def peaks(*mems):
     """The largest of each memory figure of several ``PeakMemory`` blocks."""
-    out = {}
-    for mem in mems:
-        for key, value in mem.items():
-            if value is not None:
-                out[key] = max(out.get(key) or value, value)
-            else:
-                out.setdefault(key, None)
-    return out
+    return {
+        key: max((m[key] for m in mems if m[key] is not None), default=None)
+        for key in mems[0]
+    }
 
 
 def scores_of(y_true, y_pred):
