@@ -49,6 +49,7 @@ from ._data import (
 from ._device import autocast, resolve_device, resolve_precision
 from ._device_lock import device_lock
 from ._losses import FalseNegativeLoss, FocalLoss
+from ._random import torch_random
 
 __all__ = ["CNNClassifier"]
 
@@ -744,7 +745,11 @@ default=None
 
     *Determinism.* The same int ``random_state`` on the same device and
     software gives the same predictions; GPUs may add nondeterminism of their
-    own (cuDNN).
+    own (cuDNN). Fits running at once in threads of one process (joblib's
+    threading backend, a Dask worker with several threads) give the same
+    models as one after another: torch's random generators are global to the
+    process, so the threads take turns building and training their models
+    (decoding still runs in parallel).
 
     Examples
     --------
@@ -1211,10 +1216,10 @@ default=None
         amp_dtype = resolve_precision(self.precision, self.device_)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        cuda = [self.device_.index or 0] if self.device_.type == "cuda" else []
-
-        with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(seed)
+        # The global torch generators are shared by the threads of a
+        # process: building the model and training hold them (see
+        # _random.torch_random), decoding in between does not.
+        with torch_random(seed, self.device_):
             backbone, config = create_backbone(
                 self.model_name,
                 pretrained=self.pretrained,
@@ -1231,13 +1236,17 @@ default=None
             fast = self.freeze == "backbone" and self.augment is None
             if self.compile and not fast:
                 module.compile(**routed["compile"])
-            # Decoding is CPU work: done before taking the GPU, so parallel
-            # workers decode while another one trains.
-            images = self._read(X, self.image_size_)
-            with device_lock(self.device_, enabled=self.lock_gpu):
-                net = self._fit_on_device(
-                    module, images, y_enc, routed, amp_dtype, seed, rng, fast
-                )
+            cpu_state = torch.get_rng_state()
+        # Decoding is CPU work: done before taking the GPU, so parallel
+        # workers decode while another one trains.
+        images = self._read(X, self.image_size_)
+        with (
+            torch_random(seed, self.device_, cpu_state=cpu_state),
+            device_lock(self.device_, enabled=self.lock_gpu),
+        ):
+            net = self._fit_on_device(
+                module, images, y_enc, routed, amp_dtype, seed, rng, fast
+            )
 
         self.net_ = net
         self.history_ = _history_dict(net.history)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import os
-import threading
 from numbers import Integral
 
 import numpy as np
@@ -37,6 +36,7 @@ from ._device import (
     resolve_precision,
 )
 from ._device_lock import device_lock
+from ._random import torch_random
 
 __all__ = ["CNNFeatureExtractor"]
 
@@ -46,9 +46,6 @@ POOLINGS = ("avg", "max", "avgmax", "catavgmax")
 #: Bump when the cached feature rows change meaning (invalidates old caches).
 # Images decoded at a time, in multiples of batch_size: bounds host memory.
 _DECODE_BATCHES = 8
-# Seeding torch and drawing random weights use the global torch generator:
-# threads fitting at once (a threading joblib backend) must take turns.
-_SEED_LOCK = threading.Lock()
 
 
 class _StopForward(Exception):
@@ -403,9 +400,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
             # layers are pooled here (the head's pooling is never run).
             "global_pool": self.pooling if self.layer is None else "avg",
         }
-        cuda = [device.index or 0] if device.type == "cuda" else []
-        with _SEED_LOCK, torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(seed)
+        with torch_random(seed, device):
             backbone, config = _create(pretrained=self.pretrained, **build)
         layer = _resolve_layer(backbone, self.layer)
         size = self.image_size or config["input_size"][1:]
@@ -568,7 +563,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         if module_state is None:
             return
         device = resolve_loading_device(self.device_, what="This CNNFeatureExtractor")
-        with _SEED_LOCK, torch.random.fork_rng(devices=[]):
+        with torch_random():  # random weights, replaced by the saved ones
             backbone, _ = _create(pretrained=False, **self._build)
         module = self._build_module(backbone, self.data_config_, "cpu")
         module.load_state_dict(module_state)

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._backbone import create_backbone
 from ._classifier import CNNClassifier
 from ._device import resolve_loading_device, resolve_precision
+from ._random import torch_random
 
 __all__ = ["load_model", "save_model"]
 
@@ -194,15 +195,16 @@ def load_model(path):
     device = resolve_loading_device(params.get("device"), what="the saved model")
     estimator.device_ = device
 
-    backbone, _ = create_backbone(
-        estimator.model_name,
-        pretrained=False,
-        image_size=estimator.image_size,
-        **routed["module"],
-    )
-    module = estimator._make_module(
-        backbone, data_config, len(estimator.classes_), device
-    )
+    with torch_random():  # random weights, replaced by the saved ones
+        backbone, _ = create_backbone(
+            estimator.model_name,
+            pretrained=False,
+            image_size=estimator.image_size,
+            **routed["module"],
+        )
+        module = estimator._make_module(
+            backbone, data_config, len(estimator.classes_), device
+        )
     module.load_state_dict(tensors, strict=True)
     module.to(device)
     net = estimator._build_net(

@@ -5,6 +5,7 @@ matrices, see checks_registry.py), and every bad input with its error.
 """
 
 import pickle
+import threading
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image
 from sklearn.base import clone
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
 
 from skmedimg.neural import BatchAugment, CNNClassifier, WeightsNotFoundError
 from skmedimg.utils import ImageReadError
@@ -185,6 +187,45 @@ def test_refit_determinism(data, params):
     torch.manual_seed(123)
     tiny(max_epochs=1, **params).fit(X, y)
     np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+class _Rendezvous(Callback):
+    """Makes two fits in threads meet after every batch, if both are running."""
+
+    def __init__(self, barrier):
+        self.barrier = barrier
+
+    def on_batch_end(self, net, **kwargs):
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            pass  # the other fit is not running now
+
+
+def test_fits_in_threads_give_the_same_models_as_one_after_another(data):
+    X, y = data
+    X, y = X[:24], y[:24]
+    params = dict(freeze="none", augment="medium", dropout=0.5, max_epochs=1, lr=1e-2)
+    alone = [tiny(random_state=s, **params).fit(X, y).predict_proba(X) for s in (0, 1)]
+    # The callback makes the two fits meet after every batch, so that their
+    # batches alternate if both are on the device at once: they then drew
+    # dropout masks and augmentations from each other's torch generator.
+    barrier = threading.Barrier(2, timeout=1.0)
+    together = [None, None]
+
+    def fit(seed):
+        clf = tiny(random_state=seed, callbacks=[_Rendezvous(barrier)], **params)
+        together[seed] = clf.fit(X, y).predict_proba(X)
+
+    threads = [threading.Thread(target=fit, args=(s,)) for s in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for seed in (0, 1):
+        np.testing.assert_array_equal(together[seed], alone[seed])
+    # One fit waited for the other: the first gave up waiting for it.
+    assert barrier.broken
 
 
 def test_predict_does_not_change_state(data, fitted):

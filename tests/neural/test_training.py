@@ -200,7 +200,13 @@ def test_save_and_load_model(data, tmp_path):
     labels = np.array(["benign", "malignant"])[y]
     clf = tiny(max_epochs=3, head=(8,), dropout=0.1, optimizer__eps=1e-7).fit(X, labels)
     path = save_model(clf, tmp_path / "model.safetensors")
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
     loaded = load_model(path)
+    # Building the model to load into draws no numbers from the caller's
+    # generator.
+    np.testing.assert_array_equal(torch.rand(3), expected)
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
     assert loaded.get_params()["optimizer__eps"] == 1e-7
