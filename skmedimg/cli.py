@@ -141,9 +141,14 @@ def _make_model(args, pretrained):
         weight_decay=args.weight_decay,
         lr_schedule=args.lr_schedule,
         label_smoothing=args.label_smoothing,
+        dropout=args.dropout,
+        class_weight=args.class_weight,
+        loss=args.loss,
         ema=args.ema,
         tta=args.tta,
         early_stopping=args.early_stopping,
+        device=args.device,
+        precision=args.precision,
         random_state=args.random_state,
         n_jobs=args.n_jobs,
         verbose=0 if args.quiet else 1,
@@ -151,10 +156,27 @@ def _make_model(args, pretrained):
 
 
 def _fit_model(args, X, y, console):
+    import numpy as np
+
     from .neural import WeightsNotFoundError
 
     pretrained = args.pretrained
     model = _make_model(args, True if pretrained == "auto" else pretrained)
+    screening = {"negative_class": args.negative_class, "fn_weight": args.fn_weight}
+    screening = {k: v for k, v in screening.items() if v is not None}
+    if screening and args.loss != "false_negative":
+        raise ValueError(
+            "--negative-class and --fn-weight apply only to --loss false_negative"
+        )
+    if "negative_class" in screening and np.asarray(y).dtype.kind in "iu":
+        try:  # the labels of an npz file are integers
+            screening["negative_class"] = int(screening["negative_class"])
+        except ValueError:
+            raise ValueError(
+                f"--negative-class {args.negative_class!r} is not one of the "
+                f"classes {np.unique(y).tolist()}"
+            ) from None
+    model.set_params(**{f"criterion__{k}": v for k, v in screening.items()})
     try:
         model.fit(X, y)
     except WeightsNotFoundError as exc:
@@ -625,22 +647,79 @@ def _add_training(parser, *, model_default, epochs_default):
         default="backbone",
         help="backbone, none, or the number of leading stages (%(default)s)",
     )
-    parser.add_argument("--epochs", type=int, default=epochs_default)
-    parser.add_argument("--augment", default=None, help="augmentation preset")
-    parser.add_argument("--image-size", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
-        "--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"], default="adam"
+        "--epochs", type=int, default=epochs_default, help="epochs (%(default)s)"
     )
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument(
+        "--augment",
+        default=None,
+        help="augmentation preset: flip, light, medium, ... (default: none)",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="input size in pixels (default: the backbone's)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="images per batch (%(default)s)"
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=["adam", "adamw", "sgd", "rmsprop"],
+        default="adam",
+        help="optimizer (%(default)s)",
+    )
+    parser.add_argument(
+        "--lr", type=float, default=1e-3, help="learning rate (%(default)s)"
+    )
+    parser.add_argument(
+        "--weight-decay", type=float, default=0.0, help="weight decay (%(default)s)"
+    )
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        help="dropout before the classification layer (%(default)s)",
+    )
+    parser.add_argument(
+        "--class-weight",
+        choices=["balanced"],
+        default=None,
+        help="weight the loss inversely to the class frequencies (default: none)",
+    )
+    parser.add_argument(
+        "--loss",
+        choices=["cross_entropy", "focal", "false_negative"],
+        default="cross_entropy",
+        help="focal: down-weights easy images; false_negative: for screening, "
+        "penalises calling a diseased image negative (%(default)s)",
+    )
+    parser.add_argument(
+        "--negative-class",
+        default=None,
+        metavar="LABEL",
+        help="the healthy class of --loss false_negative (default: the first)",
+    )
+    parser.add_argument(
+        "--fn-weight",
+        type=float,
+        default=None,
+        help="how much more a missed diseased image costs, with --loss "
+        "false_negative (default: 2)",
+    )
     parser.add_argument(
         "--lr-schedule",
         choices=["plateau", "cosine", "onecycle"],
         default=None,
         help="learning-rate schedule (default: constant)",
     )
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=0.0,
+        help="label smoothing of the loss (%(default)s)",
+    )
     parser.add_argument(
         "--ema",
         type=float,
@@ -668,7 +747,18 @@ def _add_training(parser, *, model_default, epochs_default):
         metavar="K",
         help="also report K-fold stratified cross-validation",
     )
-    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (%(default)s)"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default="auto",
+        help="auto: bf16 autocast on GPUs that support it (%(default)s)",
+    )
+    parser.add_argument(
+        "--random-state", type=int, default=0, help="seed (%(default)s)"
+    )
 
 
 def _build_parser():
@@ -699,7 +789,13 @@ def _build_parser():
     train.add_argument("data_dir", help="<class>/<image> folder or MedMNIST .npz")
     group = train.add_mutually_exclusive_group()
     group.add_argument("--test-dir", default=None, help="held-out test folder")
-    group.add_argument("--test-size", type=float, default=0.2)
+    group.add_argument(
+        "--test-size",
+        type=float,
+        default=0.2,
+        help="fraction held out for the report when there is no --test-dir "
+        "(%(default)s)",
+    )
     train.add_argument("--out", default="skmedimg-model", help="output folder")
     _add_training(train, model_default="tf_efficientnet_lite0", epochs_default=10)
     _add_common(train)

@@ -175,6 +175,13 @@ def test_train_passes_the_recipe_options_to_the_model(image_folder, tmp_path):
         "--label-smoothing": "0.1",
         "--ema": "0.9",
         "--tta": "hflip",
+        "--dropout": "0.2",
+        "--class-weight": "balanced",
+        "--loss": "false_negative",
+        "--negative-class": "healthy",
+        "--fn-weight": "3",
+        "--device": "cpu",
+        "--precision": "fp32",
     }
     options = [str(item) for pair in recipe.items() for item in pair]
     code = main(["train", str(image_folder), "--out", str(tmp_path), *FAST, *options])
@@ -190,8 +197,47 @@ def test_train_passes_the_recipe_options_to_the_model(image_folder, tmp_path):
         0.1,
         0.9,
     )
+    assert {
+        k: params[k]
+        for k in (
+            "dropout",
+            "class_weight",
+            "loss",
+            "criterion__negative_class",
+            "criterion__fn_weight",
+            "device",
+            "precision",
+        )
+    } == {
+        "dropout": 0.2,
+        "class_weight": "balanced",
+        "loss": "false_negative",
+        "criterion__negative_class": "healthy",
+        "criterion__fn_weight": 3.0,
+        "device": "cpu",
+        "precision": "fp32",
+    }
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["settings"]["ema"] == 0.9 and report["settings"]["tta"] == "hflip"
+    assert report["settings"]["class_weight"] == "balanced"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--negative-class", "healthy"], "apply only to --loss false_negative"),
+        (
+            ["--loss", "false_negative", "--negative-class", "nobody"],
+            "'nobody' is not one of the classes",
+        ),
+    ],
+)
+def test_screening_options_are_checked(
+    image_folder, tmp_path, capsys, options, message
+):
+    code = main(["train", str(image_folder), "--out", str(tmp_path), *FAST, *options])
+    assert code == 1
+    assert message in capsys.readouterr().err
 
 
 def test_evaluate_writes_report(trained, image_folder, tmp_path):
