@@ -17,6 +17,7 @@
 #   inference            bench_inference.py --full (about 4 min)
 #   frozen               bench_frozen.py --full (about 4 min)
 #   gridsearch_njobs     bench_gridsearch_njobs.py --full (estimate: 5 min)
+#   color                bench_color.py --full (estimate: 2 min)
 #   accuracy_brain       Brain Tumor MRI, 7 candidate recipes chosen on 10 %
 #                        of Training, then 3 seeds (estimate: 6 min)
 #   accuracy_breast      BreastMNIST, 5 candidates chosen on the mean of 3
@@ -51,7 +52,7 @@ stage() {
     suite)
         run suite "$py" -m pytest -q -p no:cacheprovider -x tests/neural tests/inspection
         ;;
-    train | inference | frozen | gridsearch_njobs)
+    train | inference | frozen | gridsearch_njobs | color)
         run "$1_full" "$py" "benchmarks/bench_$1.py" --full --out "$results/$1_full.json"
         ;;
     accuracy_brain)
@@ -76,7 +77,7 @@ stage() {
 }
 
 if [ $# -eq 0 ]; then
-    sed -n '2,24p' "$0"
+    sed -n '2,25p' "$0"
     exit 2
 fi
 for name in "$@"; do

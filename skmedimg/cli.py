@@ -135,6 +135,7 @@ def _make_model(args, pretrained):
         max_epochs=args.epochs,
         augment=args.augment,
         image_size=args.image_size,
+        color=args.color,
         batch_size=args.batch_size,
         optimizer=args.optimizer,
         lr=args.lr,
@@ -660,6 +661,13 @@ def _add_training(parser, *, model_default, epochs_default):
         type=int,
         default=None,
         help="input size in pixels (default: the backbone's)",
+    )
+    parser.add_argument(
+        "--color",
+        choices=["rgb", "gray"],
+        default="rgb",
+        help="gray: hold the images with one channel, a third of the memory, "
+        "for scans (%(default)s)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=32, help="images per batch (%(default)s)"

@@ -182,6 +182,7 @@ def test_train_passes_the_recipe_options_to_the_model(image_folder, tmp_path):
         "--fn-weight": "3",
         "--device": "cpu",
         "--precision": "fp32",
+        "--color": "gray",
     }
     options = [str(item) for pair in recipe.items() for item in pair]
     code = main(["train", str(image_folder), "--out", str(tmp_path), *FAST, *options])
@@ -207,6 +208,7 @@ def test_train_passes_the_recipe_options_to_the_model(image_folder, tmp_path):
             "criterion__fn_weight",
             "device",
             "precision",
+            "color",
         )
     } == {
         "dropout": 0.2,
@@ -216,6 +218,7 @@ def test_train_passes_the_recipe_options_to_the_model(image_folder, tmp_path):
         "criterion__fn_weight": 3.0,
         "device": "cpu",
         "precision": "fp32",
+        "color": "gray",
     }
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["settings"]["ema"] == 0.9 and report["settings"]["tta"] == "hflip"

@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils import check_images, read_images
+from ..neural._data import read_model_input
+from ..utils import check_images
 
 __all__ = ["GRADCAM_METHODS", "gradcam"]
 
@@ -271,6 +272,7 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     estimator, X = _unwrap_pipeline(estimator, X)
     module, image_size, classes = _model_parts(estimator)
+    color = getattr(estimator, "color", "rgb")  # as the model reads images
     X = check_images(X)
     n_samples = len(X)
     targets = None if target is None else np.asarray(target)
@@ -286,8 +288,8 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
         name, target_layer = _resolve_layer(module.backbone, layer, image_size)
         out = []
         for start in range(0, n_samples, int(batch_size)):
-            images = read_images(
-                X[start : start + batch_size], size=image_size, color="rgb"
+            images = read_model_input(
+                X[start : start + batch_size], size=image_size, color=color
             )
             batch_targets = targets
             if targets is not None and targets.ndim == 1:

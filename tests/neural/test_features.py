@@ -469,8 +469,10 @@ def test_concurrent_writers(tmp_path, data, fitted):
     for thread in threads:
         thread.join()
     assert not errors
+    # A thread that finds some rows already written computes the others in a
+    # smaller batch, which CPU kernels may round differently (by 1e-7).
     for result in results:
-        np.testing.assert_array_equal(result, F)
+        np.testing.assert_allclose(result, F, rtol=1e-5, atol=1e-6)
     cache = tmp_path / "skmedimg_cnn_features"
     assert len(list(cache.rglob("*.npy"))) == 24
     assert not list(cache.rglob(".*"))  # no temporary files left

@@ -309,7 +309,7 @@ def forced_lock(monkeypatch, tmp_path):
     events = []
     monkeypatch.setenv(lock_module.LOCK_DIR_ENV, str(tmp_path))
     monkeypatch.setattr(lock_module, "device_lock_key", lambda device: "cuda-fake")
-    real_lock, real_read = classifier_module.device_lock, classifier_module.read_images
+    real_lock, real_read = classifier_module.device_lock, data_module.read_images
 
     def recording_lock(device, enabled=True):
         events.append(("lock", enabled))
@@ -320,8 +320,7 @@ def forced_lock(monkeypatch, tmp_path):
         return real_read(*args, **kwargs)
 
     monkeypatch.setattr(classifier_module, "device_lock", recording_lock)
-    monkeypatch.setattr(classifier_module, "read_images", recording_read)  # fit
-    monkeypatch.setattr(data_module, "read_images", recording_read)  # predict
+    monkeypatch.setattr(data_module, "read_images", recording_read)  # fit, predict
     return events, tmp_path
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from joblib import Memory
+from skorch.callbacks import Callback
 
 import skmedimg.neural._classifier as classifier_module
 from skmedimg.neural import BatchAugment, CNNClassifier, load_model, save_model
@@ -236,3 +237,72 @@ def test_fitted_model_on_cpu_has_cpu_device(data):
     ).fit(X, y)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert clf.device_.type == expected
+
+
+class _TrainingSetShape(Callback):
+    """Records the shape of the decoded training set a fit trains on."""
+
+    shapes = []
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.shapes.append(tuple(X.X.shape))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"freeze": "none", "augment": "medium", "dropout": 0.2}],
+    ids=["frozen-cache", "finetune-augment"],
+)
+def test_gray_color_holds_one_channel_and_gives_the_same_model(data, params):
+    X, y = data
+    X, y = X[:24], y[:24]  # gray images
+    _TrainingSetShape.shapes = []
+    rgb = tiny(max_epochs=2, callbacks=[_TrainingSetShape()], **params).fit(X, y)
+    gray = tiny(max_epochs=2, color="gray", callbacks=[_TrainingSetShape()], **params)
+    gray.fit(X, y)
+    # The images are held with one channel, repeated on the device only.
+    n_features = rgb.net_.module_.head[-1].in_features
+    if params:
+        assert _TrainingSetShape.shapes == [(24, 32, 32, 3), (24, 32, 32, 1)]
+    else:  # the frozen fast path trains the head on cached features
+        assert _TrainingSetShape.shapes == [(24, n_features), (24, n_features)]
+    np.testing.assert_array_equal(gray.predict_proba(X), rgb.predict_proba(X))
+    np.testing.assert_array_equal(
+        gray.history_["train_loss"], rgb.history_["train_loss"]
+    )
+
+
+def test_gray_color_reads_colour_images_as_their_luminance(data):
+    from PIL import Image
+
+    from skmedimg.inspection import gradcam
+
+    X, y = data
+    rng = np.random.default_rng(0)
+    colour = np.stack([X, X, X], axis=-1).astype(np.int16)
+    colour += rng.integers(-40, 40, size=colour.shape, dtype=np.int16)
+    colour = np.clip(colour, 0, 255).astype(np.uint8)
+    luminance = np.stack(
+        [np.asarray(Image.fromarray(img).convert("L")) for img in colour]
+    )
+    clf = tiny(max_epochs=2, color="gray").fit(colour, y)
+    np.testing.assert_array_equal(
+        clf.predict_proba(colour), clf.predict_proba(luminance)
+    )
+    np.testing.assert_array_equal(gradcam(clf, colour[:4]), gradcam(clf, luminance[:4]))
+    # The RGB model sees the colours: its predictions differ.
+    rgb = tiny(max_epochs=2).fit(colour, y)
+    assert not np.array_equal(rgb.predict_proba(colour), rgb.predict_proba(luminance))
+
+
+def test_one_channel_backbone_reads_gray_images(data):
+    X, y = data
+    X, y = X[:24], y[:24]
+    clf = tiny(max_epochs=1, color="gray", module__in_chans=1).fit(X, y)
+    assert clf.net_.module_.backbone.conv1[0].in_channels == 1
+    assert len(clf.data_config_["mean"]) == 1
+    assert clf.predict_proba(X).shape == (24, 2)
+    with pytest.raises(ValueError, match="module__in_chans=1 .* set color='gray'"):
+        tiny(module__in_chans=1).fit(X, y)
+    with pytest.raises(ValueError, match="module__in_chans=4: CNNClassifier reads"):
+        tiny(color="gray", module__in_chans=4).fit(X, y)
