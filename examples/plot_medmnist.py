@@ -76,9 +76,11 @@ for label, count in zip(classes, counts, strict=True):
 # %%
 # Train
 # -----
-# The gray 28 x 28 images are repeated to three channels and resized to
-# ``image_size`` by the estimator itself (an EfficientNet needs more than 28
-# pixels to keep a spatial map in its last stage).
+# The gray 28 x 28 images are resized to ``image_size`` by the estimator
+# itself (an EfficientNet needs more than 28 pixels to keep a spatial map in
+# its last stage). ``color="gray"`` holds them with one channel, repeated to
+# the backbone's three only on the device: the same model as with the default
+# ``"rgb"``, with a third of the memory for the decoded images.
 from skmedimg.neural import CNNClassifier, shipped_weights_path
 
 if shipped_weights_path("tf_efficientnet_lite0") is not None:
@@ -91,6 +93,7 @@ clf = CNNClassifier(
     **backbone,
     freeze="backbone",
     image_size=image_size,
+    color="gray",
     head=(256,),
     dropout=0.2,
     class_weight="balanced",

@@ -994,9 +994,7 @@ default=None
     # -------------------------------------------------------------------- fit
 
     def _read(self, X, size):
-        images = read_model_input(
-            X, size=size, color=getattr(self, "color", "rgb"), n_jobs=self.n_jobs
-        )
+        images = read_model_input(X, size=size, color=self.color, n_jobs=self.n_jobs)
         return torch.from_numpy(np.ascontiguousarray(images))
 
     def _build_criterion(self, n_classes, y_enc, routed):
@@ -1395,7 +1393,7 @@ default=None
                 X,
                 part,
                 size=self.image_size_,
-                color=getattr(self, "color", "rgb"),
+                color=getattr(self, "color", "rgb"),  # models pickled before it
                 n_jobs=self.n_jobs,
                 device=device,
             )

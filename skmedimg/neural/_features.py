@@ -189,6 +189,12 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
     image_size : int or tuple (height, width), default=None
         Size the images are resized to; ``None`` takes the backbone's
         ``input_size`` from timm's data config (224 for most).
+    color : {"rgb", "gray"}, default="rgb"
+        How images are decoded: ``"rgb"``, three channels (gray images
+        repeated); ``"gray"``, one channel (colour images converted to
+        luminance), repeated to the backbone's three on the device. For gray
+        scans both give the same features; ``"gray"`` decodes and copies a
+        third of the bytes.
     batch_size : int, default=32
         Images per forward pass.
     device : str or torch.device, default="auto"
@@ -320,6 +326,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         "pooling": [StrOptions(set(POOLINGS))],
         "layer": [Integral, str, None],
         "image_size": [Interval(Integral, 1, None, closed="left"), tuple, None],
+        "color": [StrOptions({"rgb", "gray"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
@@ -337,6 +344,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         pooling="avg",
         layer=None,
         image_size=None,
+        color="rgb",
         batch_size=32,
         device="auto",
         precision="auto",
@@ -350,6 +358,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         self.pooling = pooling
         self.layer = layer
         self.image_size = image_size
+        self.color = color
         self.batch_size = batch_size
         self.device = device
         self.precision = precision
@@ -432,15 +441,28 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
             amp_dtype,
             layer=self.layer_,
             pooling=self.pooling,
-            read={"color": "rgb", "resize_mode": "stretch", "resample": "bilinear"},
+            read={
+                "color": self._color,
+                "resize_mode": "stretch",
+                "resample": "bilinear",
+            },
         )
         return open_store(self.memory, settings, self.n_features_out_)
 
     def _decode(self, X, part):
         """Decode ``X[part]`` to a uint8 tensor, pinned for CUDA copies."""
         return read_chunk(
-            X, part, size=self.image_size_, n_jobs=self.n_jobs, device=self.device_
+            X,
+            part,
+            size=self.image_size_,
+            color=self._color,
+            n_jobs=self.n_jobs,
+            device=self.device_,
         )
+
+    @property
+    def _color(self):
+        return getattr(self, "color", "rgb")  # extractors pickled before it
 
     def _compute(self, X, indices, amp_dtype):
         """Features of ``X[indices]``, decoding a few batches at a time.

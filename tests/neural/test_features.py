@@ -610,3 +610,23 @@ def test_next_chunk_is_decoded_while_the_current_one_computes(data, monkeypatch)
     monkeypatch.undo()
     np.testing.assert_allclose(out, est.transform(X), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out[:24], out[24:48], rtol=1e-5, atol=1e-6)
+
+
+def test_gray_color_gives_the_features_of_the_luminance(data, fitted, tmp_path):
+    from PIL import Image
+
+    X, _ = data  # gray phantoms
+    _, F = fitted
+    np.testing.assert_array_equal(extractor(color="gray").fit(X).transform(X), F)
+    rng = np.random.default_rng(0)
+    colour = np.stack([X, X, X], axis=-1).astype(np.int16)
+    colour += rng.integers(-40, 40, size=colour.shape, dtype=np.int16)
+    colour = np.clip(colour, 0, 255).astype(np.uint8)
+    luminance = np.stack(
+        [np.asarray(Image.fromarray(im).convert("L")) for im in colour]
+    )
+    rgb = extractor(memory=tmp_path).fit(colour).transform(colour)
+    # The same cache folder: the RGB rows are not taken for the gray ones.
+    gray = extractor(color="gray", memory=tmp_path).fit(colour).transform(colour)
+    np.testing.assert_array_equal(gray, extractor().fit(X).transform(luminance))
+    assert not np.allclose(gray, rgb)

@@ -415,6 +415,23 @@ def test_fit_streams_from_host_memory_when_the_data_does_not_fit(data, monkeypat
     )
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("resident", [True, False], ids=["on-device", "streamed"])
+def test_gray_images_train_on_cuda_as_their_rgb_repeat(data, monkeypatch, resident):
+    # One-channel batches, on the device or copied from pinned host memory,
+    # repeated to three channels there: the same training as RGB batches.
+    if not resident:
+        monkeypatch.setattr(classifier_module, "place_on_device", lambda X, device: X)
+    X, y = data
+    params = dict(freeze="none", augment="medium", max_epochs=2, device="cuda")
+    rgb = tiny(**params).fit(X, y)
+    gray = tiny(color="gray", **params).fit(X, y)
+    np.testing.assert_allclose(
+        gray.history_["train_loss"], rgb.history_["train_loss"], rtol=1e-3
+    )
+    np.testing.assert_allclose(gray.predict_proba(X), rgb.predict_proba(X), atol=1e-3)
+
+
 def test_mobilenet_head_survives_save_and_load(tmp_path):
     from skmedimg.neural import load_model, save_model
 
