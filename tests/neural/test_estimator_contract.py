@@ -35,6 +35,18 @@ def make_lesions(n_samples=48, size=32, labels=(0, 1), random_state=0):
     return X, y
 
 
+def tinted(X, random_state=0):
+    """Colour versions of gray images ``X``, and the luminance of those."""
+    rng = np.random.default_rng(random_state)
+    colour = np.stack([X, X, X], axis=-1).astype(np.int16)
+    colour += rng.integers(-40, 40, size=colour.shape, dtype=np.int16)
+    colour = np.clip(colour, 0, 255).astype(np.uint8)
+    luminance = np.stack(
+        [np.asarray(Image.fromarray(im).convert("L")) for im in colour]
+    )
+    return colour, luminance
+
+
 def tiny(**params):
     defaults = dict(
         pretrained=False,

@@ -613,18 +613,12 @@ def test_next_chunk_is_decoded_while_the_current_one_computes(data, monkeypatch)
 
 
 def test_gray_color_gives_the_features_of_the_luminance(data, fitted, tmp_path):
-    from PIL import Image
+    from tests.neural.test_estimator_contract import tinted
 
     X, _ = data  # gray phantoms
     _, F = fitted
     np.testing.assert_array_equal(extractor(color="gray").fit(X).transform(X), F)
-    rng = np.random.default_rng(0)
-    colour = np.stack([X, X, X], axis=-1).astype(np.int16)
-    colour += rng.integers(-40, 40, size=colour.shape, dtype=np.int16)
-    colour = np.clip(colour, 0, 255).astype(np.uint8)
-    luminance = np.stack(
-        [np.asarray(Image.fromarray(im).convert("L")) for im in colour]
-    )
+    colour, luminance = tinted(X)
     rgb = extractor(memory=tmp_path).fit(colour).transform(colour)
     # The same cache folder: the RGB rows are not taken for the gray ones.
     gray = extractor(color="gray", memory=tmp_path).fit(colour).transform(colour)

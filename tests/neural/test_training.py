@@ -8,7 +8,7 @@ from skorch.callbacks import Callback
 
 import skmedimg.neural._classifier as classifier_module
 from skmedimg.neural import BatchAugment, CNNClassifier, load_model, save_model
-from tests.neural.test_estimator_contract import make_lesions, tiny
+from tests.neural.test_estimator_contract import make_lesions, tinted, tiny
 
 
 @pytest.fixture(scope="module")
@@ -273,18 +273,10 @@ def test_gray_color_holds_one_channel_and_gives_the_same_model(data, params):
 
 
 def test_gray_color_reads_colour_images_as_their_luminance(data):
-    from PIL import Image
-
     from skmedimg.inspection import gradcam
 
     X, y = data
-    rng = np.random.default_rng(0)
-    colour = np.stack([X, X, X], axis=-1).astype(np.int16)
-    colour += rng.integers(-40, 40, size=colour.shape, dtype=np.int16)
-    colour = np.clip(colour, 0, 255).astype(np.uint8)
-    luminance = np.stack(
-        [np.asarray(Image.fromarray(img).convert("L")) for img in colour]
-    )
+    colour, luminance = tinted(X)
     clf = tiny(max_epochs=2, color="gray").fit(colour, y)
     np.testing.assert_array_equal(
         clf.predict_proba(colour), clf.predict_proba(luminance)
