@@ -39,6 +39,10 @@ class _Console:
         if not self.quiet:
             print(*parts, flush=True)
 
+    def result(self, *parts):
+        """Print a result line, even with ``--quiet``."""
+        print(*parts, flush=True)
+
     def warn(self, message):
         print(f"skmedimg: warning: {message}", file=sys.stderr, flush=True)
 
@@ -169,14 +173,15 @@ def _fit_model(args, X, y, console):
         raise ValueError(
             "--negative-class and --fn-weight apply only to --loss false_negative"
         )
-    if "negative_class" in screening and np.asarray(y).dtype.kind in "iu":
-        try:  # the labels of an npz file are integers
-            screening["negative_class"] = int(screening["negative_class"])
-        except ValueError:
+    if "negative_class" in screening:  # a label as the command line spells it
+        classes = np.unique(y)
+        matches = [c for c in classes if str(c) == screening["negative_class"]]
+        if not matches:
             raise ValueError(
                 f"--negative-class {args.negative_class!r} is not one of the "
-                f"classes {np.unique(y).tolist()}"
-            ) from None
+                f"classes {[str(c) for c in classes]}"
+            )
+        screening["negative_class"] = matches[0]
     model.set_params(**{f"criterion__{k}": v for k, v in screening.items()})
     try:
         model.fit(X, y)
@@ -303,7 +308,7 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True):
         report["timings"] = {**extra["timings"], "predict_s": predict_s}
     with open(out / "report.json", "w") as fh:
         json.dump(report, fh, indent=2, default=_json_default)
-    console.say(
+    console.result(
         f"accuracy {summary['accuracy']:.4f}; wrote "
         + ", ".join(str(out / f) for f in files)
     )

@@ -73,8 +73,12 @@ def test_train_writes_model_and_report(trained, image_folder):
 def test_train_warns_about_unreadable_files(image_folder, tmp_path, capsys):
     code = main(["train", str(image_folder), "--out", str(tmp_path), *FAST])
     assert code == 0
-    err = capsys.readouterr().err
-    assert "skipping 1 unreadable image(s)" in err and "broken.png" in err
+    captured = capsys.readouterr()
+    assert "skipping 1 unreadable image(s)" in captured.err
+    assert "broken.png" in captured.err
+    # --quiet prints the result line only.
+    (line,) = captured.out.strip().splitlines()
+    assert line.startswith("accuracy ") and "report.json" in line
 
 
 def test_predict_reports_corrupt_image_and_predicts_the_others(
