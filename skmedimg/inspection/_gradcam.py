@@ -81,7 +81,7 @@ def _unwrap_pipeline(estimator, X):
     return steps[-1][1], X
 
 
-def _default_layer(backbone, image_size):
+def _default_layer(backbone, image_size, n_channels=3):
     """Name of the last module whose output is a spatial map (the CAM target).
 
     The order is the order in which modules finish during one forward pass of
@@ -101,7 +101,7 @@ def _default_layer(backbone, image_size):
     device = param.device if param is not None else "cpu"
     try:
         with torch.no_grad():
-            backbone(torch.zeros((1, 3, *image_size), device=device))
+            backbone(torch.zeros((1, n_channels, *image_size), device=device))
     finally:
         for hook in hooks:
             hook.remove()
@@ -119,9 +119,9 @@ def _default_layer(backbone, image_size):
     )
 
 
-def _resolve_layer(backbone, layer, image_size):
+def _resolve_layer(backbone, layer, image_size, n_channels=3):
     if layer is None:
-        name = _default_layer(backbone, image_size)
+        name = _default_layer(backbone, image_size, n_channels)
         return name, backbone.get_submodule(name)
     if isinstance(layer, torch.nn.Module):
         for name, module in backbone.named_modules():
@@ -285,7 +285,12 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
     was_training = module.training
     module.eval()
     try:
-        name, target_layer = _resolve_layer(module.backbone, layer, image_size)
+        # The backbone's input channels: those of its normalisation (1 for a
+        # backbone built with module__in_chans=1).
+        n_channels = module.mean.numel()
+        name, target_layer = _resolve_layer(
+            module.backbone, layer, image_size, n_channels
+        )
         out = []
         for start in range(0, n_samples, int(batch_size)):
             images = read_model_input(

@@ -287,13 +287,19 @@ def test_gray_color_reads_colour_images_as_their_luminance(data):
     assert not np.array_equal(rgb.predict_proba(colour), rgb.predict_proba(luminance))
 
 
-def test_one_channel_backbone_reads_gray_images(data):
+def test_one_channel_backbone_reads_gray_images(data, tmp_path):
+    from skmedimg.inspection import gradcam
+
     X, y = data
     X, y = X[:24], y[:24]
     clf = tiny(max_epochs=1, color="gray", module__in_chans=1).fit(X, y)
     assert clf.net_.module_.backbone.conv1[0].in_channels == 1
     assert len(clf.data_config_["mean"]) == 1
-    assert clf.predict_proba(X).shape == (24, 2)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (24, 2)
+    assert gradcam(clf, X[:2]).shape == (2, 32, 32)
+    loaded = load_model(save_model(clf, tmp_path / "gray.safetensors"))
+    np.testing.assert_allclose(loaded.predict_proba(X), proba, atol=1e-6)
     with pytest.raises(ValueError, match="module__in_chans=1 .* set color='gray'"):
         tiny(module__in_chans=1).fit(X, y)
     with pytest.raises(ValueError, match="module__in_chans=4: CNNClassifier reads"):
