@@ -300,13 +300,17 @@ class _Upload:
             return _ClientError(415, f"not an image: {reason}")
         return _ClientError(422, f"cannot read the image: {reason}")
 
-    def read(self, size=None):
-        """Decode the image to a ``(1, height, width, 3)`` uint8 array at ``size``."""
+    def read(self, size=None, color="rgb"):
+        """Decode the image to a ``(1, height, width[, 3])`` uint8 array at ``size``.
+
+        ``color="gray"`` gives ``(1, height, width)``, converted before the
+        resize, as a model with ``color="gray"`` reads its own images.
+        """
         from ..utils import ImageReadError, read_images
 
         try:
             return read_images(
-                [self.path], size=size, color="rgb", max_pixels=self.max_pixels
+                [self.path], size=size, color=color, max_pixels=self.max_pixels
             )
         except ImageReadError as exc:
             raise self._client_error(exc) from None
@@ -543,7 +547,9 @@ default=("localhost", "127.0.0.1", "[::1]")
             raise _ClientError(400, "no image: send it in the multipart field 'file'")
         model = models[name]
         with _Upload(upload.read(), upload.filename, max_pixels) as image:
-            X = image.read(size=tuple(model.image_size_))
+            X = image.read(
+                size=tuple(model.image_size_), color=getattr(model, "color", "rgb")
+            )
             with lock:
                 proba = np.asarray(model.predict_proba(X))[0]
             classes = [str(c) for c in model.classes_]

@@ -350,3 +350,33 @@ def test_importing_the_app_imports_neither_flask_nor_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_gray_model_reads_uploads_as_it_reads_files(tmp_path):
+    # A colour upload for a color="gray" model: the page must give the
+    # probabilities that model.predict_proba gives for the same file, where
+    # the reader converts to luminance before resizing.
+    from skmedimg.datasets import make_phantoms
+
+    X, y = make_phantoms(24, n_classes=2, image_size=32, random_state=0)
+    model = CNNClassifier(
+        "test_efficientnet",
+        pretrained=False,
+        max_epochs=1,
+        image_size=24,
+        batch_size=8,
+        color="gray",
+        random_state=0,
+    ).fit(X, y)
+    rng = np.random.default_rng(0)
+    path = tmp_path / "colour.png"
+    Image.fromarray(rng.integers(0, 256, (61, 47, 3), dtype=np.uint8)).save(path)
+    expected = model.predict_proba(np.array([str(path)], dtype=object))[0]
+    with live_server(create_app({"gray": model})) as url:
+        status, answer = post_image(
+            url, path.read_bytes(), filename="colour.png", explain="1"
+        )
+    assert status == 200
+    assert list(answer["probabilities"].values()) == [float(p) for p in expected]
+    overlay = _decode_data_url(answer["explanation"]["overlay"])
+    assert overlay.size == (47, 61)
