@@ -10,7 +10,12 @@ reason}). This file gathers them into one run.
 import importlib
 import pkgutil
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
 
 import tests
 
@@ -59,3 +64,13 @@ def test_every_public_estimator_is_registered():
                 if obj not in registered:
                     missing.append(f"skmedimg.{name}.{attr}")
     assert not missing, f"estimators without checks: {missing}"
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda est: type(est).__name__)
+def test_invalid_parameters_are_reported_before_any_work(estimator):
+    # parametrize_with_checks does not yield this check: every invalid value
+    # of a constrained parameter must raise sklearn's InvalidParameterError
+    # from fit (and fit_transform / fit_resample ...), before the input is read.
+    if not hasattr(estimator, "_parameter_constraints"):
+        pytest.skip(f"{type(estimator).__name__} declares no parameter constraints")
+    check_param_validation(type(estimator).__name__, clone(estimator))

@@ -113,8 +113,8 @@ class ScoreWeightedVotingClassifier(
         member exposes such an attribute when fitted.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Only defined if the members
-        expose such an attribute when fitted.
+        Names of features seen during :term:`fit`, from the first member. Only
+        defined if that member exposes such an attribute when fitted.
 
     See Also
     --------
@@ -334,8 +334,12 @@ class ScoreWeightedVotingClassifier(
         for name, member in self.estimators:
             estimator = "drop" if _is_drop(member) else next(fitted_iter)
             self.named_estimators_[name] = estimator
-            if hasattr(estimator, "feature_names_in_"):
-                self.feature_names_in_ = estimator.feature_names_in_
+        # As n_features_in_: the first member's, and none left from an earlier
+        # fit on named columns.
+        if hasattr(fitted[0], "feature_names_in_"):
+            self.feature_names_in_ = fitted[0].feature_names_in_
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         self.cv_scores_ = cv_scores
         self.weights_ = weights
         self.cv_results_ = {"estimator": np.array([n for n, _ in members])}

@@ -65,6 +65,13 @@ ROUTED_PREFIXES = {
     "compile": "keyword arguments of torch.compile (mode, backend, dynamic ...)",
 }
 
+
+def _is_routed_key(key):
+    """Whether ``key`` is ``<prefix>__<name>`` with a routed prefix and a name."""
+    prefix, sep, rest = key.partition("__")
+    return prefix in ROUTED_PREFIXES and bool(sep) and bool(rest)
+
+
 #: Test-time augmentation views: the image axes (of uint8 NHWC batches) that
 #: each view flips.
 _TTA_VIEWS = {
@@ -770,6 +777,11 @@ default=None
     process, so the threads take turns building and training their models
     (decoding still runs in parallel).
 
+    *Sample weights.* ``fit`` takes no ``sample_weight``: weight the classes
+    with ``class_weight``, or balance them with the samplers of
+    :mod:`skmedimg.preprocessing` in a pipeline. ``score`` takes one, as
+    every scikit-learn classifier does.
+
     Examples
     --------
     >>> import numpy as np
@@ -940,7 +952,7 @@ default=None
         routed = {
             key: value
             for key, value in params.items()
-            if key not in own and key.split("__", 1)[0] in ROUTED_PREFIXES
+            if key not in own and _is_routed_key(key)
         }
         for key, value in routed.items():
             setattr(self, key, value)
@@ -954,11 +966,11 @@ default=None
         out = {prefix: {} for prefix in ROUTED_PREFIXES}
         bad = []
         for key, value in routed.items():
-            prefix, sep, rest = key.partition("__")
-            if prefix not in ROUTED_PREFIXES or not sep or not rest:
-                bad.append(key)
-            else:
+            if _is_routed_key(key):
+                prefix, _, rest = key.partition("__")
                 out[prefix][rest] = value
+            else:
+                bad.append(key)
         if bad:
             known = "; ".join(f"{p}__: {d}" for p, d in ROUTED_PREFIXES.items())
             raise TypeError(
@@ -1174,7 +1186,6 @@ default=None
         rows = cached_rows(store, keys, lambda indices: compute(indices).numpy())
         return torch.from_numpy(rows)
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def _make_module(self, backbone, config, n_classes, device):
         """Freeze the backbone and wrap it with a new head (fit and load_model)."""
         head = () if self.head is None else tuple(self.head)
@@ -1192,6 +1203,7 @@ default=None
             channels_last=torch.device(device).type in _CHANNELS_LAST_DEVICES,
         )
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train the network on images ``X`` with labels ``y``.
 

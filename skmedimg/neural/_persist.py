@@ -176,6 +176,7 @@ def load_model(path):
         if isinstance(params.get(key), list):
             params[key] = tuple(params[key])
     estimator = CNNClassifier(**params)
+    estimator._validate_params()
     routed = estimator._check_routed_params()
 
     dtype = config["classes_dtype"]

@@ -48,10 +48,12 @@ default="bilinear"
     Notes
     -----
     The output is an image array, not a feature matrix, so this transformer has
-    no ``get_feature_names_out`` and no ``n_features_in_``: a Pipeline's
-    ``get_feature_names_out`` is available from the first step that produces
-    features. ``set_output`` does not apply. Memory: ``n * height * width * C``
-    bytes.
+    no ``get_feature_names_out`` and no ``n_features_in_``. A Pipeline's
+    ``get_feature_names_out`` needs every step to have one: call it on the
+    slice after this step (``pipe[1:-1]`` when this step comes first).
+    :meth:`set_output` is accepted, so that a Pipeline holding this step can be
+    set to pandas output, and leaves the images a uint8 array. Memory:
+    ``n * height * width * C`` bytes.
 
     An unreadable image raises :class:`~skmedimg.utils.ImageReadError` naming it,
     at predict time too; drop bad images while fitting with
@@ -134,6 +136,24 @@ default="bilinear"
             resample=self.resample,
             n_jobs=self.n_jobs,
         )
+
+    def set_output(self, *, transform=None):
+        """Accept an output container setting; images stay a uint8 array.
+
+        A Pipeline's ``set_output`` calls this on every step; the setting
+        applies to the feature-producing steps after this one.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            Ignored: images have no columns to name.
+
+        Returns
+        -------
+        self : ImageResizer
+            This transformer, unchanged.
+        """
+        return self
 
     def __sklearn_is_fitted__(self):
         """Stateless: always fitted."""

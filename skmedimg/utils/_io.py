@@ -199,7 +199,23 @@ def _validate(X, *, check_files=True):
             n_items=1,
         )
     if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
-        X = X.to_numpy()  # pandas Series / DataFrame column
+        # A pandas Series, or a one-column DataFrame (ColumnTransformer gives
+        # one for a list of one column): its column.
+        if getattr(X, "ndim", 1) == 2 and X.shape[1] == 1:
+            X = X.iloc[:, 0] if hasattr(X, "iloc") else X[X.columns[0]]
+        elif getattr(X, "ndim", 1) == 2 and hasattr(X, "columns"):
+            names = ", ".join(repr(c) for c in list(X.columns)[:5])
+            raise ImageReadError(
+                [
+                    (
+                        -1,
+                        "X",
+                        f"a table with {X.shape[1]} columns ({names}) was given; "
+                        "pass the one column that holds the images",
+                    )
+                ],
+            )
+        X = X.to_numpy()
     elif hasattr(X, "tocsr") or hasattr(X, "toarray"):
         raise ImageReadError(
             [

@@ -294,6 +294,17 @@ def test_dropped_member(data):
         ensemble.set_params(logistic="drop", bayes="drop").fit(X, y)
 
 
+def test_feature_names_follow_the_last_fit(data):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    members = [("lr", LogisticRegression()), ("tree", DecisionTreeClassifier())]
+    ensemble = ScoreWeightedVotingClassifier(members, cv=2).fit(frame, y)
+    np.testing.assert_array_equal(ensemble.feature_names_in_, frame.columns)
+    ensemble.fit(X, y)  # refitted on an array: no names any more
+    assert not hasattr(ensemble, "feature_names_in_")
+
+
 def test_parallel_fit_gives_the_same_ensemble(data):
     X, y = data
     serial = ScoreWeightedVotingClassifier(_members(), cv=3).fit(X, y)

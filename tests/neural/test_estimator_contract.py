@@ -157,6 +157,16 @@ def test_unknown_routed_param_is_a_clear_error(data):
         tiny(typo=1).fit(X, y)
 
 
+@pytest.mark.parametrize("key", ["criterion", "iterator_train", "module__", "modul__x"])
+def test_set_params_rejects_a_key_that_is_not_a_routed_parameter(key):
+    # A bare prefix, a prefix without a name or an unknown prefix is sklearn's
+    # "Invalid parameter" at once, not a value stored for fit to trip over.
+    clf = tiny()
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        clf.set_params(**{key: 1})
+    assert key not in vars(clf)
+
+
 def test_module_kwargs_reach_timm(data):
     X, y = data
     clf = tiny(freeze="none", lr=1e-3, max_epochs=1, module__drop_path_rate=0.1)

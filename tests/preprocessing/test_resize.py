@@ -61,6 +61,26 @@ def test_no_feature_names_for_image_output():
     assert not hasattr(ImageResizer(), "get_feature_names_out")
 
 
+def test_a_pipeline_with_the_resizer_gives_pandas_features():
+    pd = pytest.importorskip("pandas")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skmedimg.datasets import make_phantoms
+    from skmedimg.preprocessing import IntensityFeatures
+
+    X, y = make_phantoms(20, n_classes=2, image_size=24, random_state=0)
+    pipe = make_pipeline(ImageResizer(size=16), IntensityFeatures())
+    pipe.set_output(transform="pandas")
+    features = pipe.fit_transform(X, y)
+    assert isinstance(features, pd.DataFrame)
+    assert list(features.columns) == list(pipe[1:].get_feature_names_out())
+    assert pipe[0].transform(X).dtype == np.uint8  # images stay an array
+    classifier = make_pipeline(pipe, StandardScaler(), LogisticRegression()).fit(X, y)
+    assert classifier.predict(X).shape == (20,)
+
+
 def test_bad_path_at_transform_names_it(tmp_path):
     good = tmp_path / "good.png"
     Image.new("L", (8, 8)).save(good)

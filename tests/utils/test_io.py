@@ -191,6 +191,28 @@ def test_path_like_and_pandas_series(tmp_path):
     assert read_images(pd.Series([str(path), str(path)])).shape == (2, 4, 4, 1)
 
 
+def test_a_one_column_table_of_paths_is_its_column(tmp_path):
+    # ColumnTransformer passes a one-column DataFrame for ["path"].
+    pd = pytest.importorskip("pandas")
+    from sklearn.compose import ColumnTransformer
+
+    from skmedimg.preprocessing import IntensityFeatures
+
+    paths = []
+    for i in range(3):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.new("L", (4, 4), 40 * i).save(paths[-1])
+    table = pd.DataFrame({"path": paths, "age": [50, 61, 72]})
+    assert read_images(table[["path"]]).shape == (3, 4, 4, 1)
+    features = ColumnTransformer(
+        [("img", IntensityFeatures(), ["path"])], remainder="passthrough"
+    ).fit_transform(table)
+    expected = IntensityFeatures().fit_transform(paths)
+    np.testing.assert_allclose(features[:, :-1], expected)
+    with pytest.raises(ImageReadError, match="2 columns .*'path', 'age'"):
+        read_images(table)
+
+
 # --------------------------------------------------------------------------
 # DICOM
 # --------------------------------------------------------------------------
