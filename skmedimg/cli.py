@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 import warnings
@@ -57,8 +58,11 @@ def _one_line(exc):
 # --------------------------------------------------------------------------
 
 
-def _load_dataset(path, split):
-    """Images and string labels from a class-folder tree or a MedMNIST npz."""
+def _load_dataset(path, split, *, min_classes=1):
+    """Images and string labels from a class-folder tree or a MedMNIST npz.
+
+    ``min_classes=2`` for training: one class folder is then an error.
+    """
     from .datasets import load_image_folder, load_medmnist
 
     path = Path(path)
@@ -66,6 +70,11 @@ def _load_dataset(path, split):
         raise CommandError(f"{path}: no such file or directory")
     if path.suffix == ".npz":
         name, _, size = path.stem.partition("_")
+        if size and not size.isdigit():
+            raise CommandError(
+                f"{path}: a MedMNIST file is named <name>.npz or "
+                f"<name>_<size>.npz (e.g. breastmnist_64.npz), not {path.name!r}"
+            )
         data = load_medmnist(
             name, split=split, size=int(size or 28), data_home=path.parent
         )
@@ -77,7 +86,7 @@ def _load_dataset(path, split):
         data = load_image_folder(path)
     skipped = [str(w.message) for w in caught]
     labels = _as_array([data.target_names[int(t)] for t in data.target])
-    if len(set(labels)) < 2:
+    if len(set(labels)) < min_classes:
         raise CommandError(
             f"{path}: found only one class folder ({labels[0]!r}); training "
             "needs at least two <class>/ folders"
@@ -125,6 +134,13 @@ def _pretrained_arg(value):
     return value  # a local weights file
 
 
+def _folds_arg(value):
+    folds = int(value)
+    if folds < 2:
+        raise argparse.ArgumentTypeError(f"needs 2 folds or more, got {folds}")
+    return folds
+
+
 def _freeze_arg(value):
     return int(value) if value.isdigit() else value
 
@@ -169,10 +185,6 @@ def _fit_model(args, X, y, console):
     model = _make_model(args, True if pretrained == "auto" else pretrained)
     screening = {"negative_class": args.negative_class, "fn_weight": args.fn_weight}
     screening = {k: v for k, v in screening.items() if v is not None}
-    if screening and args.loss != "false_negative":
-        raise ValueError(
-            "--negative-class and --fn-weight apply only to --loss false_negative"
-        )
     if "negative_class" in screening:  # a label as the command line spells it
         classes = np.unique(y)
         matches = [c for c in classes if str(c) == screening["negative_class"]]
@@ -360,16 +372,65 @@ def _write_gradcam(model, X, y, y_pred, path, console, n_each=4):
 # --------------------------------------------------------------------------
 
 
+#: The command-line option of each CNNClassifier parameter whose name differs.
+_OPTION_OF = {"model_name": "--model", "max_epochs": "--epochs", "verbose": "--quiet"}
+
+
+def _check_options(args):
+    """Check what can be checked before reading any image; return the out folder.
+
+    Parameter values, the weights file, the screening options and the output
+    folder: a mistake there is reported at once, not after decoding and
+    training. The folder is created by :func:`_make_out` once the data are
+    found.
+    """
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    pretrained = True if args.pretrained == "auto" else args.pretrained
+    try:
+        _make_model(args, pretrained)._validate_params()
+    except InvalidParameterError as exc:
+        message = _one_line(exc)
+        found = re.match(r"The '(\w+)' parameter", message)
+        if found:  # name the option, not the CNNClassifier parameter
+            name = found.group(1)
+            option = _OPTION_OF.get(name, "--" + name.replace("_", "-"))
+            message = f"{option}: {message}"
+        raise CommandError(message) from None
+    if isinstance(pretrained, str) and not Path(pretrained).is_file():
+        raise CommandError(f"--pretrained {pretrained}: no such weights file")
+    if args.loss != "false_negative" and (
+        args.negative_class is not None or args.fn_weight is not None
+    ):
+        raise CommandError(
+            "--negative-class and --fn-weight apply only to --loss false_negative"
+        )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out}: exists and is not a folder")
+    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if not (existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)):
+        raise CommandError(f"--out {out}: {existing} is not a writable folder")
+    return out
+
+
+def _make_out(out):
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CommandError(f"--out {out}: cannot create it ({exc.strerror})") from None
+
+
 def _cmd_train(args, console, *, data=None):
     import numpy as np
     from sklearn.model_selection import train_test_split
 
     from .neural import save_model
 
-    out = Path(args.out)
+    out = _check_options(args)
     start = time.perf_counter()
     if data is None:
-        X, y, skipped = _load_dataset(args.data_dir, "train")
+        X, y, skipped = _load_dataset(args.data_dir, "train", min_classes=2)
         if skipped:
             for message in skipped:
                 console.warn(message)
@@ -385,11 +446,13 @@ def _cmd_train(args, console, *, data=None):
                 stratify=y,
                 random_state=args.random_state,
             )
+        _make_out(out)
         X, y, dropped = _drop_unreadable(X, y, console, args.n_jobs)
         X_test, y_test, dropped_test = _drop_unreadable(
             X_test, y_test, console, args.n_jobs
         )
     else:
+        _make_out(out)
         X, y, X_test, y_test = data
         dropped, dropped_test = [], []
     load_s = time.perf_counter() - start
@@ -399,14 +462,18 @@ def _cmd_train(args, console, *, data=None):
         + ", ".join(f"{c}: {n}" for c, n in zip(classes, counts, strict=True))
         + f"), testing on {len(y_test)}"
     )
+    if args.cv and counts.min() < args.cv:
+        raise CommandError(
+            f"--cv {args.cv}: the smallest class ({classes[counts.argmin()]!r}) "
+            f"has {counts.min()} training images, fewer than the folds"
+        )
     start = time.perf_counter()
     model = _fit_model(args, X, y, console)
     fit_s = time.perf_counter() - start
-    cv_result = _cross_validate(model, args, X, y, console) if args.cv else None
     source = getattr(model, "weights_source_", None)
     console.say(f"Backbone {args.model}: weights {source}")
-    out.mkdir(parents=True, exist_ok=True)
-    save_model(model, out / _MODEL_FILE)
+    save_model(model, out / _MODEL_FILE)  # before anything else can fail
+    cv_result = _cross_validate(model, args, X, y, console) if args.cv else None
     settings = {k: v for k, v in vars(args).items() if k not in ("func",)}
     extra = {
         "settings": settings,
@@ -471,8 +538,13 @@ def _cmd_evaluate(args, console):
 
 def _model_path(path):
     path = Path(path)
-    if path.is_dir() and (path / _MODEL_FILE).exists():
-        return path / _MODEL_FILE
+    if path.is_dir():
+        if (path / _MODEL_FILE).is_file():
+            return path / _MODEL_FILE
+        raise CommandError(
+            f"{path}: a folder without {_MODEL_FILE} (the file that "
+            "'skmedimg train' saves)"
+        )
     if not path.exists():
         raise CommandError(f"{path}: no such model file")
     return path
@@ -636,7 +708,7 @@ def _add_common(parser):
     )
 
 
-def _add_training(parser, *, model_default, epochs_default):
+def _add_training(parser, *, model_default, epochs_default, size_default=None):
     parser.add_argument(
         "--model", default=model_default, help="timm backbone name (%(default)s)"
     )
@@ -659,13 +731,15 @@ def _add_training(parser, *, model_default, epochs_default):
     parser.add_argument(
         "--augment",
         default=None,
-        help="augmentation preset: flip, light, medium, ... (default: none)",
+        help="augmentation preset: flip, light or medium (default: none)",
     )
     parser.add_argument(
         "--image-size",
         type=int,
-        default=None,
-        help="input size in pixels (default: the backbone's)",
+        default=size_default,
+        help="input size in pixels (default: "
+        + ("the backbone's" if size_default is None else str(size_default))
+        + ")",
     )
     parser.add_argument(
         "--color",
@@ -755,7 +829,7 @@ def _add_training(parser, *, model_default, epochs_default):
     )
     parser.add_argument(
         "--cv",
-        type=int,
+        type=_folds_arg,
         default=None,
         metavar="K",
         help="also report K-fold stratified cross-validation",
@@ -786,16 +860,16 @@ def _build_parser():
         "demo", help="train and report on synthetic phantoms, offline"
     )
     demo.add_argument("--out", default="skmedimg-demo", help="report folder")
-    demo.add_argument("--n-samples", type=int, default=480)
-    _add_training(demo, model_default="tf_efficientnet_lite0", epochs_default=30)
-    _add_common(demo)
+    demo.add_argument(
+        "--n-samples", type=int, default=480, help="phantoms to generate (%(default)s)"
+    )
     # The phantoms are 64 px: 128 px input keeps the demo quick on a CPU.
+    _add_training(
+        demo, model_default="tf_efficientnet_lite0", epochs_default=30, size_default=128
+    )
+    _add_common(demo)
     demo.set_defaults(
-        func=_cmd_demo,
-        test_size=0.25,
-        test_dir=None,
-        data_dir="(phantoms)",
-        image_size=128,
+        func=_cmd_demo, test_size=0.25, test_dir=None, data_dir="(phantoms)"
     )
 
     train = sub.add_parser("train", help="train on a <class>/<image> folder or npz")

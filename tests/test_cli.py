@@ -9,6 +9,7 @@ from PIL import Image
 
 from skmedimg.cli import main
 from skmedimg.datasets import make_phantoms
+from skmedimg.neural import load_model
 
 FAST = [
     "--model",
@@ -299,6 +300,102 @@ def test_failures_are_one_line_with_exit_code_1(argv, message, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--epochs", "0"], "--epochs: The 'max_epochs' parameter"),
+        (["--augment", "bogus"], "--augment: The 'augment' parameter"),
+        (["--freeze", "bogus"], "--freeze: The 'freeze' parameter"),
+        (["--pretrained", "{missing}.pth"], "no such weights file"),
+        (["--negative-class", "healthy"], "apply only to --loss false_negative"),
+        (["--out", "{a_file}"], "exists and is not a folder"),
+        (["--out", "{a_file}/sub"], "is not a writable folder"),
+    ],
+)
+def test_options_are_checked_before_any_image_is_read(
+    image_folder, tmp_path, capsys, monkeypatch, options, message
+):
+    import skmedimg.cli
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("images were read before the options were checked")
+
+    monkeypatch.setattr(skmedimg.cli, "_drop_unreadable", no_reading)
+    (tmp_path / "file").write_text("not a folder")
+    fill = {"missing": tmp_path / "nope", "a_file": tmp_path / "file"}
+    options = [o.format(**fill) for o in options]
+    argv = ["train", str(image_folder), "--out", str(tmp_path / "out"), *FAST]
+    assert main([*argv, *options]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_too_many_folds_is_an_error_before_training(image_folder, tmp_path, capsys):
+    # 48 images in all, so no class has 40 in the training split
+    argv = ["train", str(image_folder), "--out", str(tmp_path), "--cv", "40", *FAST]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "--cv 40: the smallest class" in err and "fewer than the folds" in err
+    assert not (tmp_path / "model.skmedimg").exists()
+    with pytest.raises(SystemExit) as info:
+        main([*argv[: -len(FAST) - 2], "--cv", "1", *FAST])
+    assert info.value.code == 2
+    assert "needs 2 folds or more" in capsys.readouterr().err
+
+
+def test_the_model_is_saved_before_cross_validation(
+    image_folder, tmp_path, capsys, monkeypatch
+):
+    import skmedimg.cli
+
+    def failing(*args, **kwargs):
+        raise MemoryError("cross-validation ran out of memory")
+
+    monkeypatch.setattr(skmedimg.cli, "_cross_validate", failing)
+    argv = ["train", str(image_folder), "--out", str(tmp_path), "--cv", "2", *FAST]
+    assert main(argv) == 1
+    assert "ran out of memory" in capsys.readouterr().err
+    model = load_model(tmp_path / "model.skmedimg")
+    assert set(model.classes_) == {"healthy", "lesion"}
+
+
+def test_evaluate_on_one_class_and_a_folder_without_a_model(
+    trained, image_folder, tmp_path, capsys
+):
+    # Sensitivity on positives only is a legitimate evaluation.
+    code = main(
+        [
+            "evaluate",
+            str(trained),
+            str(image_folder),
+            "--out",
+            str(tmp_path / "all"),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    one = tmp_path / "one" / "lesion"
+    one.mkdir(parents=True)
+    for path in sorted((image_folder / "lesion").glob("*.png"))[:5]:
+        (one / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "eval"
+    code = main(["evaluate", str(trained), str(one.parent), "--out", str(out)])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_test"] == 5
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path), str(one.parent), "--quiet"]) == 1
+    assert "a folder without model.skmedimg" in capsys.readouterr().err
+
+
+def test_a_medmnist_file_name_that_is_not_name_size(tmp_path, capsys):
+    bad = tmp_path / "breastmnist_abc.npz"
+    bad.write_bytes(b"")
+    assert main(["train", str(bad), "--out", str(tmp_path / "o"), *FAST]) == 1
+    assert "<name>_<size>.npz" in capsys.readouterr().err
 
 
 def test_bad_usage_exits_2(capsys):
