@@ -44,7 +44,10 @@ default_role = "literal"
 
 # -- autodoc / autosummary / numpydoc -----------------------------------------
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+# Class pages list the methods a class defines or inherits from a private
+# skmedimg base (a sampler's fit_resample), not scikit-learn's: see the class
+# template. An "inherited-members" default here would override the template.
+autodoc_default_options = {"members": True}
 autodoc_typehints = "none"
 # Methods are documented on the class pages by the template; numpydoc's own
 # member tables would list scikit-learn's inherited methods, whose docstrings

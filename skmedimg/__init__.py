@@ -6,7 +6,13 @@ stays light and never imports torch:
 * :mod:`skmedimg.datasets`: image folders, MedMNIST files and synthetic phantoms.
 * :mod:`skmedimg.preprocessing`: validation, size outliers, resizing, intensity
   features and k-means, class balancing.
+* :mod:`skmedimg.pipeline`: imbalanced-learn's pipeline, in which samplers may
+  drop samples while fitting.
 * :mod:`skmedimg.neural`: CNN estimators over timm backbones (imports torch).
+* :mod:`skmedimg.inspection`: Grad-CAM maps and their plots (imports torch).
+* :mod:`skmedimg.ensemble`: score-weighted soft voting.
+* :mod:`skmedimg.metrics`: the clinical report and its plots.
+* :mod:`skmedimg.app`: the upload-and-predict web page (the ``app`` extra).
 * :mod:`skmedimg.utils`: the image reader and input validation.
 """
 
@@ -15,6 +21,7 @@ import importlib
 from ._version import __version__
 
 _SUBMODULES = [
+    "app",
     "datasets",
     "ensemble",
     "inspection",

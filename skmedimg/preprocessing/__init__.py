@@ -7,7 +7,7 @@ Transformers (same number of images in and out):
 * :class:`IntensityKMeans`: k-means on those statistics, with
   :func:`score_n_clusters` and :func:`plot_elbow_silhouette` to choose k.
 
-Samplers (``fit_resample``, for :func:`skmedimg.pipeline.make_pipeline`; they
+Samplers (``fit_resample``, for ``skmedimg.pipeline.make_pipeline``; they
 drop or repeat images while fitting and are skipped at predict time):
 
 * :class:`ImageValidator` (and the function :func:`validate_images`): unreadable,

@@ -303,7 +303,7 @@ class IntensityKMeans(
 
     Computes :class:`IntensityFeatures` of each image (on the luma, see there),
     standardises them (``scale=True``) and clusters them with scikit-learn's
-    :class:`~sklearn.cluster.KMeans`. :attr:`cluster_summary_` gives, per cluster,
+    :class:`~sklearn.cluster.KMeans`. ``cluster_summary_`` gives, per cluster,
     the number of images and the mean and standard deviation of their mean
     intensities, the table the source reports printed. To choose ``n_clusters``
     by the elbow of the inertia and the silhouette score, see

@@ -99,7 +99,7 @@ def validate_images(X, *, min_size=None, allowed_colors=None, n_jobs=None):
             listed twice appears once; ``failures`` keeps every occurrence.
         failures : list of tuple (int, str, str)
             ``(index, item, reason)`` for each unusable image, in input order
-            (the form of :attr:`skmedimg.utils.ImageReadError.failures`).
+            (the form of ``skmedimg.utils.ImageReadError.failures``).
         sizes : ndarray of shape (n_samples, 2)
             ``(height, width)`` of each image, ``-1`` where it could not be read.
         colors : ndarray of shape (n_samples,), dtype object
@@ -209,9 +209,9 @@ class ImageValidator(_BaseImageSampler):
     A sampler in the sense of imbalanced-learn: :meth:`fit_resample` returns the
     images that can be read (and, optionally, that are large enough and of an
     allowed colour kind) with their labels, and records what it dropped and why in
-    :attr:`dropped_`. Each image's header is read and its pixel data decoded (at a
+    ``dropped_``. Each image's header is read and its pixel data decoded (at a
     reduced scale for JPEGs), so truncated and corrupt files are found, not only
-    missing ones. Use it as the first step of :func:`skmedimg.pipeline.make_pipeline`.
+    missing ones. Use it as the first step of ``skmedimg.pipeline.make_pipeline``.
 
     .. warning::
         At predict time imbalanced-learn's ``Pipeline`` skips samplers: this step
