@@ -137,40 +137,39 @@ def save_model(estimator, path):
     return path
 
 
-def load_model(path):
-    """Load a :class:`CNNClassifier` written by :func:`save_model`.
+def _read_saved(path):
+    """Read the JSON configuration and the tensors of a file of save_model."""
+    from safetensors import SafetensorError, safe_open
 
-    Only tensors and JSON are read: no code runs. The model goes to the
-    device its ``device`` parameter names when available (``"auto"``: CUDA if
-    present), else to the CPU.
+    not_ours = f"{path!r} is not a CNNClassifier saved by skmedimg.neural.save_model"
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"{path!r} is a folder, not a CNNClassifier saved by "
+            "skmedimg.neural.save_model"
+        )
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path!r}: no such file")
+    try:
+        with safe_open(path, framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            if metadata.get("format") != _FORMAT:
+                raise ValueError(not_ours)
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(
+            f"{not_ours}: it is not a readable safetensors file ({exc})"
+        ) from exc
+    try:
+        config = json.loads(metadata["config"])
+    except (KeyError, ValueError) as exc:
+        raise ValueError(
+            f"{path!r}: the model's saved configuration is missing or damaged"
+        ) from exc
+    return config, tensors
 
-    Parameters
-    ----------
-    path : str or path-like
-        A file written by :func:`save_model`.
 
-    Returns
-    -------
-    estimator : CNNClassifier
-        A fitted estimator that predicts like the saved one. The optimizer
-        state is not saved: calling ``fit`` again trains from scratch.
-
-    Raises
-    ------
-    ValueError
-        If the file was not written by :func:`save_model`.
-    """
-    from safetensors import safe_open
-
-    path = os.fspath(path)
-    with safe_open(path, framework="pt", device="cpu") as handle:
-        metadata = handle.metadata() or {}
-        if metadata.get("format") != _FORMAT:
-            raise ValueError(
-                f"{path!r} is not a CNNClassifier saved by skmedimg.neural.save_model"
-            )
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    config = json.loads(metadata["config"])
+def _estimator_from_config(config):
+    """Build the CNNClassifier of ``config``, with its fitted attributes but no net."""
     params = {key: _from_json(value) for key, value in config["params"].items()}
     for key in ("head", "image_size"):
         if isinstance(params.get(key), list):
@@ -193,7 +192,46 @@ def load_model(path):
     estimator.history_ = config["history"]
     estimator.n_epochs_ = config["n_epochs"]
     estimator.best_epoch_ = config["best_epoch"]
-    device = resolve_loading_device(params.get("device"), what="the saved model")
+    return estimator, routed
+
+
+def load_model(path):
+    """Load a :class:`CNNClassifier` written by :func:`save_model`.
+
+    Only tensors and JSON are read: no code runs. The model goes to the
+    device its ``device`` parameter names when available (``"auto"``: CUDA if
+    present), else to the CPU.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save_model`.
+
+    Returns
+    -------
+    estimator : CNNClassifier
+        A fitted estimator that predicts like the saved one. The optimizer
+        state is not saved: calling ``fit`` again trains from scratch.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+        If ``path`` is not a file.
+    ValueError
+        If the file was not written by :func:`save_model`, or is damaged: the
+        message says which.
+    """
+    path = os.fspath(path)
+    config, tensors = _read_saved(path)
+    try:
+        estimator, routed = _estimator_from_config(config)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{path!r}: the model's saved configuration is damaged or from an "
+            f"incompatible version ({type(exc).__name__}: {exc})"
+        ) from exc
+    data_config = estimator.data_config_
+    device = resolve_loading_device(estimator.device, what="the saved model")
     estimator.device_ = device
 
     with torch_random():  # random weights, replaced by the saved ones
@@ -206,7 +244,15 @@ def load_model(path):
         module = estimator._make_module(
             backbone, data_config, len(estimator.classes_), device
         )
-    module.load_state_dict(tensors, strict=True)
+    try:
+        module.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        detail = str(exc).strip().splitlines()
+        raise ValueError(
+            f"{path!r}: the saved weights do not fit the saved configuration "
+            f"({estimator.model_name}, {len(estimator.classes_)} classes): "
+            f"{detail[1].strip() if len(detail) > 1 else detail[0]}"
+        ) from exc
     module.to(device)
     net = estimator._build_net(
         module,

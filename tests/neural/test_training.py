@@ -230,6 +230,55 @@ def test_save_model_refuses_code_params(data, tmp_path):
         load_model(tmp_path / "other.safetensors")
 
 
+def test_loading_a_file_that_is_not_a_saved_model_says_so(data, tmp_path):
+    import json
+    import pickle
+    from pathlib import Path
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    X, y = data
+    clf = tiny(max_epochs=1).fit(X, y)
+    good = Path(save_model(clf, tmp_path / "good.skmedimg"))
+    with safe_open(str(good), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+
+    def saved(name, tensors=tensors, **changes):
+        path = tmp_path / name
+        save_file(tensors, str(path), metadata={**metadata, **changes})
+        return path
+
+    config = json.loads(metadata["config"])
+    other = {**config, "classes": [0, 1, 2]}
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(clf))
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "cut").write_bytes(good.read_bytes()[:1000])
+    cases = [
+        (tmp_path / "model.pkl", ValueError, "not a CNNClassifier saved.*not a read"),
+        (tmp_path / "empty", ValueError, "not a CNNClassifier saved"),
+        (tmp_path / "cut", ValueError, "not a CNNClassifier saved"),
+        (tmp_path, IsADirectoryError, "is a folder"),
+        (tmp_path / "nope", FileNotFoundError, "no such file"),
+        (saved("noconfig", config="{"), ValueError, "configuration is missing"),
+        (
+            saved("badparams", config=json.dumps({**config, "params": {"lr": -1}})),
+            ValueError,
+            "configuration is damaged.*'lr' parameter",
+        ),
+        (
+            saved("classes", config=json.dumps(other)),
+            ValueError,
+            "weights do not fit the saved configuration .*3 classes",
+        ),
+    ]
+    for path, error, message in cases:
+        with pytest.raises(error, match=message):
+            load_model(path)
+    assert load_model(good).predict(X).shape == (len(X),)
+
+
 def test_fitted_model_on_cpu_has_cpu_device(data):
     X, y = data
     clf = CNNClassifier(
