@@ -278,6 +278,14 @@ class ScoreWeightedVotingClassifier(
             The fitted ensemble.
         """
         members = self._validate_estimators()
+        if isinstance(self.scoring, str) and self.scoring.startswith("neg_"):
+            # A negated loss is never positive: refuse it before any member is
+            # cross-validated, not after.
+            raise ValueError(
+                f"scoring={self.scoring!r} is a negated loss, never positive; "
+                "weights proportional to scores need non-negative scores (use "
+                "a scorer such as 'accuracy', 'balanced_accuracy' or 'roc_auc')."
+            )
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y "

@@ -29,6 +29,7 @@ from skorch.dataset import unpack_data
 from skorch.helper import predefined_split
 from torch import nn
 
+from ..preprocessing._base import _check_size
 from ..utils import check_images
 from ._augment import AUGMENT_PRESETS, make_augment
 from ._backbone import create_backbone, freeze_backbone, keep_frozen_in_eval
@@ -1222,6 +1223,7 @@ default=None
             The fitted estimator.
         """
         routed = self._check_routed_params()
+        _check_size(self.image_size, "image_size")
         head = () if self.head is None else tuple(self.head)
         if not all(isinstance(h, Integral) and h > 0 for h in head):
             raise ValueError(

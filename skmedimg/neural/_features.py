@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ..preprocessing._base import _check_size
 from ..utils import check_images
 from ._backbone import create_backbone, list_stages
 from ._cache import (
@@ -398,6 +399,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         self : CNNFeatureExtractor
             The fitted extractor.
         """
+        _check_size(self.image_size, "image_size")
         check_images(X)
         device = resolve_device(self.device)
         resolve_precision(self.precision, device)  # fails early on a bad choice

@@ -670,6 +670,15 @@ def score_n_clusters(
     inertia, silhouette = [], []
     for k in ks:
         kmeans = estimator._make_kmeans(int(k), random_state).fit(Z)
+        found = len(np.unique(kmeans.labels_))
+        if found < 2:
+            n_distinct = len(np.unique(Z, axis=0))
+            raise ValueError(
+                f"k-means with k={int(k)} put every image in one cluster: the "
+                f"images have {n_distinct} distinct feature vector(s), so no "
+                "silhouette can be computed; the images may be identical or "
+                "constant"
+            )
         inertia.append(float(kmeans.inertia_))
         silhouette.append(
             float(

@@ -42,6 +42,7 @@ rejected before their pixel data is decoded (decompression bomb guard).
 from __future__ import annotations
 
 import os
+import threading
 from numbers import Integral
 
 import numpy as np
@@ -243,6 +244,21 @@ def _validate(X, *, check_files=True):
                 ],
                 n_items=X.shape[0] if X.ndim else 0,
             )
+        if X.ndim == 3 and X.shape[-1] in (3, 4) and X.shape[1] >= 8:
+            # n gray images 3 or 4 pixels wide, or one colour image: the latter.
+            raise ImageReadError(
+                [
+                    (
+                        -1,
+                        "X",
+                        f"an array of shape {X.shape} looks like a single colour "
+                        "image (height, width, channels), not a stack of images "
+                        f"{X.shape[-1]} pixels wide; pass a batch with the "
+                        "sample axis first (X[None]) or a list of images",
+                    )
+                ],
+                n_items=1,
+            )
         if X.shape[0] == 0 or X.size == 0:
             raise ImageReadError(
                 [(-1, "X", f"empty input (shape {X.shape})")], n_items=0
@@ -284,7 +300,9 @@ def _validate(X, *, check_files=True):
     failures = []
     for i, item in enumerate(items):
         reason = None
-        if isinstance(item, np.str_ | bytes):
+        if isinstance(item, bytes):  # np.bytes_ too
+            item = os.fsdecode(item)
+        elif isinstance(item, np.str_):
             item = str(item)
         if _is_path(item):
             item = os.fspath(item)
@@ -504,6 +522,32 @@ def _upright(img):
     return ImageOps.exif_transpose(img)
 
 
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def _open_image(path, *, allow_huge):
+    """``Image.open``; with ``allow_huge``, past Pillow's own pixel limit too.
+
+    Pillow refuses images of more than ``2 * Image.MAX_IMAGE_PIXELS`` pixels
+    when it parses their header. Its limit is a global setting, so it is
+    lifted under a lock, for that parsing only, and only when an image hits it
+    and the caller allows more (``max_pixels=None`` or above Pillow's limit;
+    the caller applies its own limit). Decoding happens later, in ``load``.
+    """
+    try:
+        return Image.open(path)
+    except Image.DecompressionBombError:
+        if not allow_huge:
+            raise
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
 def _open_file(path, *, size, color, max_pixels):
     """Open one image file and return a loaded PIL image in mode L or RGB."""
     reason = _check_path(path)
@@ -512,7 +556,9 @@ def _open_file(path, *, size, color, max_pixels):
     if _has_dicom_extension(path):
         return _read_dicom(path)
     try:
-        img = Image.open(path)
+        img = _open_image(
+            path, allow_huge=max_pixels is None or max_pixels > DEFAULT_MAX_PIXELS
+        )
     except UnidentifiedImageError:
         if _has_dicom_magic(path):
             return _read_dicom(path)
@@ -571,12 +617,16 @@ def _safe_read_one(i, item, kwargs):
 def _normalise_size(size):
     if size is None:
         return None
+    message = f"size must be an int or (height, width) of ints, got {size!r}"
     if isinstance(size, Integral):
-        size = (int(size), int(size))
-    size = tuple(int(s) for s in size)
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"size must be an int or (height, width), got {size!r}")
-    return size
+        size = (size, size)
+    if isinstance(size, str | bytes) or not hasattr(size, "__len__"):
+        raise ValueError(message)
+    if len(size) != 2 or not all(isinstance(s, Integral) for s in size):
+        raise ValueError(message)
+    if min(size) < 1:
+        raise ValueError(message)
+    return (int(size[0]), int(size[1]))
 
 
 def _check_options(color, resize_mode, resample):
@@ -670,7 +720,9 @@ default="bilinear"
         all processors.
     max_pixels : int or None, default=178956970
         Images with more pixels are rejected before decoding (decompression
-        bomb guard). ``None`` disables the guard.
+        bomb guard). ``None`` disables the guard, and a larger value raises
+        it: Pillow's own limit (the default here) is then lifted for these
+        images.
     verbose : bool, default=False
         Show a progress bar.
 
@@ -750,7 +802,7 @@ def _size_one(item):
     if _has_dicom_extension(item):
         return _dicom_size(item)
     try:
-        with Image.open(item) as img:
+        with _open_image(item, allow_huge=True) as img:  # the header only
             if _orientation(img) in _TRANSPOSED:
                 return img.width, img.height
             return img.height, img.width

@@ -388,6 +388,23 @@ def test_scores_that_cannot_be_weights(data):
     np.testing.assert_allclose(ensemble.weights_, [1 / 3] * 3)
 
 
+def test_a_negated_loss_is_refused_before_any_member_is_fitted(data):
+    X, y = data
+    fitted = []
+
+    class Counting(LogisticRegression):
+        def fit(self, X, y):
+            fitted.append(1)
+            return super().fit(X, y)
+
+    ensemble = ScoreWeightedVotingClassifier(
+        [("a", Counting()), ("b", Counting())], scoring="neg_log_loss", cv=2
+    )
+    with pytest.raises(ValueError, match="'neg_log_loss' is a negated loss"):
+        ensemble.fit(X, y)
+    assert fitted == []
+
+
 def test_member_failure_is_raised_not_scored_as_nan(data):
     X, y = data
     # One class only: every member's fit fails; the error surfaces.

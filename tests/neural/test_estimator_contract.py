@@ -157,6 +157,17 @@ def test_unknown_routed_param_is_a_clear_error(data):
         tiny(typo=1).fit(X, y)
 
 
+@pytest.mark.parametrize("size", [(0, 32), (32,), (32, 32, 3), (16.0, 16)])
+def test_a_bad_image_size_tuple_is_named_before_any_work(data, size):
+    from skmedimg.neural import CNNFeatureExtractor
+
+    X, y = data
+    extractor = CNNFeatureExtractor("test_resnet", pretrained=False, image_size=size)
+    for estimator in (tiny(image_size=size), extractor):
+        with pytest.raises(ValueError, match="image_size must be a positive int"):
+            estimator.fit(X, y)
+
+
 @pytest.mark.parametrize("key", ["criterion", "iterator_train", "module__", "modul__x"])
 def test_set_params_rejects_a_key_that_is_not_a_routed_parameter(key):
     # A bare prefix, a prefix without a name or an unknown prefix is sklearn's

@@ -1,11 +1,14 @@
 """IntensityFeatures, IntensityKMeans, score_n_clusters, plot_elbow_silhouette."""
 
+from pathlib import Path
+
 import matplotlib
 import numpy as np
 import pytest
 from PIL import Image
 from sklearn.base import clone
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
@@ -91,8 +94,8 @@ def test_chunked_reading_names_failures_with_global_index(monkeypatch, tmp_path)
         path = tmp_path / f"{i}.jpg"
         Image.new("L", (16, 16), i * 10).save(path)
         paths.append(str(path))
-    data = open(paths[6], "rb").read()
-    open(paths[6], "wb").write(data[: len(data) // 2])
+    data = Path(paths[6]).read_bytes()
+    Path(paths[6]).write_bytes(data[: len(data) // 2])
     images = [np.full((4, 4), 7, dtype=np.uint8)] * 4 + [Image.new("L", (3, 3))]
     F = IntensityFeatures().fit_transform(images + paths[:6])
     assert F.shape == (11, 7)
@@ -166,6 +169,13 @@ def test_score_n_clusters_matches_single_fits():
         assert silhouette == pytest.approx(silhouette_score(Z, km.labels_))
     sampled = score_n_clusters(X, [3], estimator=template, silhouette_sample_size=20)
     assert -1 <= sampled.silhouette[0] <= 1
+
+
+def test_score_n_clusters_on_identical_images_says_why():
+    X = np.full((10, 8, 8), 7, np.uint8)
+    with pytest.warns(ConvergenceWarning):  # k-means' own: fewer distinct points
+        with pytest.raises(ValueError, match="1 distinct feature vector"):
+            score_n_clusters(X, range(2, 4))
 
 
 def test_plot_elbow_silhouette(tmp_path):

@@ -1,4 +1,5 @@
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -352,6 +353,8 @@ def test_nan_and_inf_arrays_are_named_by_index():
         ([np.zeros((0, 3))], "empty image"),
         ([3.5], "unsupported item type float"),
         ([np.array([["a"]])], "unsupported dtype"),
+        (np.zeros((64, 48, 3), np.uint8), "looks like a single colour image"),
+        (np.zeros((64, 48, 4)), "looks like a single colour image"),
     ],
 )
 def test_wrong_inputs(X, message):
@@ -386,6 +389,29 @@ def test_decompression_bomb_is_rejected_before_decoding(tmp_path):
         read_images([good], max_pixels=100)
 
 
+def test_max_pixels_none_or_higher_lifts_pillows_own_limit(tmp_path):
+    # The bomb's header claims 3.6e9 pixels; its data is one pixel, so once
+    # no guard stops it, decoding fails on the missing data instead.
+    bomb = _png_claiming_size(tmp_path / "bomb.png", 60_000, 60_000)
+    limit = Image.MAX_IMAGE_PIXELS
+    for max_pixels in (None, 4_000_000_000):
+        with pytest.raises(ImageReadError) as info:
+            read_images([bomb], size=8, max_pixels=max_pixels)
+        assert "decompression bomb" not in str(info.value)
+        assert "truncated or corrupt" in str(info.value)
+    with pytest.raises(ImageReadError, match="exceeds max_pixels=1000000000"):
+        read_images([bomb], size=8, max_pixels=1_000_000_000)
+    # Reading a header decodes nothing: sizes of huge images are known.
+    assert read_image_sizes([bomb]).tolist() == [[60_000, 60_000]]
+    assert Image.MAX_IMAGE_PIXELS == limit
+
+
+def test_bytes_paths_are_file_system_paths(tmp_path):
+    path = _save(tmp_path / "ok.png", Image.new("L", (5, 4)))
+    for item in (os.fsencode(path), np.bytes_(os.fsencode(path))):
+        assert read_images([item]).shape == (1, 4, 5, 1)
+
+
 def test_error_pickles_with_its_details():
     import pickle
 
@@ -400,8 +426,10 @@ def test_invalid_options():
         read_images(X, color="cmyk")
     with pytest.raises(ValueError, match="resize_mode must be one of"):
         read_images(X, resize_mode="zoom")
-    with pytest.raises(ValueError, match="size must be"):
-        read_images(X, size=(0, 3))
+    for size in [(0, 3), "abc", 32.0, (32,), (32, 32, 3), ("a", "b"), (16.5, 16)]:
+        with pytest.raises(ValueError, match=r"size must be an int or \(height"):
+            read_images(X, size=size)
+    assert read_images(X, size=(np.int64(2), 3)).shape == (1, 2, 3, 1)
 
 
 # --------------------------------------------------------------------------
