@@ -236,6 +236,7 @@ class IntensityFeatures(TransformerMixin, BaseEstimator):
             If any image cannot be read; the message names each one.
         """
         check_is_fitted(self)
+        self._validate_params()  # stateless: transform may come without fit
         percentiles = _check_percentiles(self.percentiles)
         n_bins = self.n_bins
 

@@ -391,7 +391,10 @@ def _to_uint8(arr):
         lo, hi = float(arr.min()), float(arr.max())
     if hi <= lo:
         return np.zeros(arr.shape, dtype=np.uint8)
-    scaled = (arr.astype(np.float64) - lo) * (255.0 / (hi - lo))
+    arr = arr.astype(np.float64)
+    if not np.isfinite(hi - lo):  # a range wider than float64 holds: halve
+        arr, lo, hi = arr / 2.0, lo / 2.0, hi / 2.0
+    scaled = (arr - lo) * (255.0 / (hi - lo))
     return np.rint(scaled).astype(np.uint8)
 
 

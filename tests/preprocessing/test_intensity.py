@@ -57,6 +57,17 @@ def test_features_equal_numpy_statistics():
     assert F.dtype == np.float64
 
 
+def test_transform_without_fit_validates_the_parameters():
+    # The transformer is stateless, so transform may be called unfitted; an
+    # invalid n_bins must not give columns of nonsense.
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X = np.zeros((2, 8, 8), np.uint8)
+    with pytest.raises(InvalidParameterError, match="'n_bins' parameter"):
+        IntensityFeatures(n_bins=1000).transform(X)
+    assert IntensityFeatures(n_bins=4).transform(X).shape == (2, 11)
+
+
 def test_colour_images_use_luma_or_channels():
     rng = np.random.default_rng(1)
     rgb = rng.integers(0, 256, (4, 10, 10, 3), dtype=np.uint8)

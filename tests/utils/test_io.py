@@ -1,6 +1,7 @@
 import io
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -114,10 +115,14 @@ def test_color_rules():
         (np.array([[0, 1000], [2000, 4000]], dtype=np.uint16), [[0, 64], [128, 255]]),
         (np.array([[True, False], [False, True]]), [[255, 0], [0, 255]]),
         (np.full((2, 2), 7.0), [[0, 0], [0, 0]]),
+        # a range wider than float64 holds (hi - lo overflows)
+        (np.array([[-1e308, 0.0], [1e308, 5e307]]), [[0, 128], [255, 191]]),
     ],
 )
 def test_array_bit_depth_rule(arr, expected):
-    out = read_images([arr])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow on the way
+        out = read_images([arr])
     np.testing.assert_array_equal(out[0, ..., 0], np.array(expected, dtype=np.uint8))
 
 
