@@ -27,6 +27,7 @@ from skorch.callbacks import (
 )
 from skorch.dataset import unpack_data
 from skorch.helper import predefined_split
+from skorch.utils import TeeGenerator
 from torch import nn
 
 from ..preprocessing._base import _check_size
@@ -48,8 +49,8 @@ from ._data import (
     read_chunk,
     read_model_input,
 )
-from ._device import autocast, resolve_device, resolve_precision
-from ._device_lock import device_lock
+from ._device import autocast, loaded_precision, resolve_device, resolve_precision
+from ._device_lock import device_lock, release_cached_memory
 from ._losses import FalseNegativeLoss, FocalLoss
 from ._random import torch_random
 
@@ -201,7 +202,10 @@ class ImageClassifierModule(nn.Module):
             if self.training and self.augment is not None:
                 x = x.contiguous(memory_format=torch.channels_last)
         if self.training and self.augment is not None:
-            x = self.augment(x)
+            # In float32: under bf16 autocast, affine_grid's matmul would round
+            # the sampling coordinates (by up to a pixel at 512 px).
+            with torch.autocast(x.device.type, enabled=False):
+                x = self.augment(x)
         x = (x - self.mean) / self.std
         # permute() left a channels-last layout: keep it where convolutions
         # like it (GPUs, and CPUs with oneDNN: 1.1-1.6x faster training of
@@ -430,6 +434,16 @@ class _ImageNet(NeuralNetClassifier):
         else:
             self._zero_grad_optimizer()
             step = self.train_step_single(batch, **fit_params)
+            # Unscaled before callbacks see them (gradient clipping), as
+            # skorch's own step tells them: GradScaler.step does not unscale
+            # again, and skips the step if they hold inf or NaN.
+            self.grad_scaler_.unscale_(self.optimizer_)
+            self.notify(
+                "on_grad_computed",
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                batch=batch,
+                training=True,
+            )
             self.grad_scaler_.step(self.optimizer_)
             self.grad_scaler_.update()
         if self.ema:
@@ -488,6 +502,13 @@ class _EpochProgressBar(Callback):
         state = self.__dict__.copy()
         state.pop("bar_", None)
         return state
+
+
+class _NetCallbacks:
+    """The ``callbacks`` parameter in a pickle: names of the net's callbacks."""
+
+    def __init__(self, entries):
+        self.entries = list(entries)
 
 
 def _silent(*args, **kwargs):
@@ -980,18 +1001,52 @@ default=None
             )
         return out
 
+    def _user_callback_entries(self):
+        """``(name, callback, given_as_tuple)`` of each entry of ``callbacks``."""
+        return [
+            (*cb, True) if isinstance(cb, tuple) else (f"user_{i}", cb, False)
+            for i, cb in enumerate(self.callbacks or ())
+        ]
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # may be the instance's __dict__
+        net = state.get("net_")
+        if net is None or not self.callbacks:
+            return state
+        # skorch initialises the user's callbacks in place: after fit they may
+        # hold the optimizer and its state, on the GPU. The net pickles them
+        # with its device-mapped attributes; pickled here again, plainly, they
+        # would be written twice and would not load without CUDA. So the
+        # parameter is written as the names of the net's callbacks.
+        by_name = dict(net.callbacks)
+        entries = self._user_callback_entries()
+        if all(by_name.get(name) is cb for name, cb, _ in entries):
+            state["callbacks"] = _NetCallbacks(
+                [(name, as_tuple) for name, _, as_tuple in entries]
+            )
+        return state
+
     def __setstate__(self, state):
         super().__setstate__(state)
         net = self.__dict__.get("net_")
-        if net is None or torch.device(net.device) == self.device_:
+        if net is None:
             return
-        # skorch's unpickling moved the net to the CPU (no CUDA here): make the
-        # fitted state say where the model now runs, and drop GPU-only
-        # precision (bf16/fp16 autocast) with it.
+        if isinstance(self.callbacks, _NetCallbacks):
+            by_name = dict(net.callbacks)
+            self.callbacks = [
+                (name, by_name[name]) if as_tuple else by_name[name]
+                for name, as_tuple in self.callbacks.entries
+            ]
+        # skorch's unpickling may have moved the net to the CPU (no CUDA
+        # here): make the fitted state say where the model now runs. The
+        # precision is decided again for that device: GPU-only float16 falls
+        # back to float32, and "auto" gives bf16 only on a GPU that computes
+        # in it natively (not when a model fitted on an A100 loads on a T4).
         device = torch.device(net.device)
-        self.device_ = device
-        precision = "fp32" if self.precision == "fp16" else self.precision
-        net.amp_dtype = resolve_precision(precision, device)
+        if device != self.device_:
+            self.device_ = device
+        device = self.device_
+        net.amp_dtype = loaded_precision(self.precision, device)
         net.module_.channels_last = device.type in _CHANNELS_LAST_DEVICES
 
     def __sklearn_tags__(self):
@@ -1102,8 +1157,8 @@ default=None
                 step_every="batch",
             )
             callbacks.append(("lr_scheduler", scheduler))
-        for i, cb in enumerate(self.callbacks or ()):
-            callbacks.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
+        for name, cb, _ in self._user_callback_entries():
+            callbacks.append((name, cb))
         if self.verbose:
             callbacks.append(("progress", _EpochProgressBar()))
         return callbacks
@@ -1260,6 +1315,7 @@ default=None
         n_classes = len(self.classes_)
 
         self.device_ = resolve_device(self.device)
+        release_cached_memory(self.device_)
         amp_dtype = resolve_precision(self.precision, self.device_)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -1360,6 +1416,11 @@ default=None
         # The data sets (on the device, perhaps) are not needed any more;
         # skorch keeps a reference to the validation set in train_split.
         net.train_split = None
+        # Nor is early stopping's copy of the best weights, which it has
+        # loaded into the module: a second model on the device otherwise.
+        stopper = dict(net.callbacks_).get("early_stopping")
+        if stopper is not None:
+            stopper.best_model_weights_ = None
         return net
 
     def _split(self, y_enc, rng):

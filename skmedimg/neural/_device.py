@@ -65,6 +65,13 @@ def resolve_device(device="auto"):
             f"device={device!r} asks for CUDA, but no CUDA device is available "
             "(torch.cuda.is_available() is False); use device='auto' or 'cpu'"
         )
+    if resolved.type == "cuda" and resolved.index is not None:
+        count = torch.cuda.device_count()
+        if resolved.index >= count:
+            raise ValueError(
+                f"device={device!r} asks for CUDA device {resolved.index}, but "
+                f"this machine has {count} (cuda:0 to cuda:{count - 1})"
+            )
     return resolved
 
 
@@ -99,6 +106,16 @@ def resolve_loading_device(device, *, what="the model"):
             stacklevel=3,
         )
         return torch.device("cpu")
+    if device.type == "cuda" and device.index is not None:
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            warnings.warn(
+                f"{what} was fitted on {str(device)!r}, but this machine has "
+                f"{count} CUDA device(s); it is loaded on 'cuda:0'.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return torch.device("cuda", 0)
     return device
 
 
@@ -138,7 +155,7 @@ def resolve_precision(precision="auto", device="cpu"):
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        if device.type == "cuda" and _native_bf16(device):
             return torch.bfloat16
         return None
     if precision == "fp16" and device.type != "cuda":
@@ -147,6 +164,33 @@ def resolve_precision(precision="auto", device="cpu"):
             f"{device.type!r} is slow or unsupported); use 'bf16' or 'fp32'"
         )
     return _DTYPES[precision]
+
+
+def _native_bf16(device):
+    """Whether CUDA ``device`` computes in bfloat16 natively (Ampere or newer).
+
+    ``torch.cuda.is_bf16_supported()`` also says yes for older GPUs (T4,
+    V100) that only emulate it, slowly, and asks about the current device
+    rather than ``device``.
+    """
+    if torch.version.hip:
+        return True
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return torch.cuda.get_device_capability(index)[0] >= 8
+
+
+def loaded_precision(precision, device):
+    """Autocast dtype of a model fitted elsewhere and now run on ``device``.
+
+    Like :func:`resolve_precision`, for the device the model is on now
+    (``"auto"`` is decided again there), except that ``"fp16"`` off CUDA
+    falls back to float32 instead of raising: a model trained in float16 on
+    a GPU still predicts on a CPU.
+    """
+    device = torch.device(device)
+    if precision == "fp16" and device.type != "cuda":
+        precision = "fp32"
+    return resolve_precision(precision, device)
 
 
 def autocast(device, dtype):

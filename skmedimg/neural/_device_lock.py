@@ -29,6 +29,7 @@ import os
 import tempfile
 import threading
 import time
+import traceback
 
 import torch
 
@@ -188,12 +189,38 @@ def device_lock(device, enabled=True):
 @contextlib.contextmanager
 def _held(key, device):
     with file_lock(key) as waited:
+        failed = False
         try:
             yield waited
+        except BaseException as exc:
+            # The traceback's finished frames hold the failed work's tensors
+            # (a batch's activations, its gradients): freed now, so that
+            # empty_cache below returns their memory before the next process
+            # takes the device, instead of an out-of-memory error in one
+            # worker making the next one fail too.
+            failed = True
+            traceback.clear_frames(exc.__traceback__)
+            raise
         finally:
             if device.type == "cuda":
                 # Finish the queued kernels and hand the allocator's cached
                 # blocks back to the driver, so that the next process finds
-                # the memory this one no longer uses.
-                torch.cuda.synchronize(device)
-                torch.cuda.empty_cache()
+                # the memory this one no longer uses. After a CUDA error these
+                # calls fail too: the original error is the one to see.
+                try:
+                    torch.cuda.synchronize(device)
+                    torch.cuda.empty_cache()
+                except RuntimeError:
+                    if not failed:
+                        raise
+
+
+def release_cached_memory(device):
+    """Return the CUDA allocator's cached blocks to the driver (CUDA only).
+
+    At the start of a fit: a fit that failed in this process left its tensors
+    to the allocator's cache once its exception was handled (a grid search's
+    ``error_score``), where other processes cannot use them.
+    """
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()

@@ -32,6 +32,7 @@ from ._classifier import ImageClassifierModule
 from ._data import TensorBatchIterator, TensorDataset, decode_chunks, read_chunk
 from ._device import (
     autocast,
+    loaded_precision,
     resolve_device,
     resolve_loading_device,
     resolve_precision,
@@ -531,7 +532,9 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = check_images(X)
-        amp_dtype = resolve_precision(self.precision, self.device_)
+        # loaded_precision: a model fitted in float16 on a GPU, unpickled on a
+        # CPU, transforms in float32.
+        amp_dtype = loaded_precision(self.precision, self.device_)
         store = self._store(amp_dtype)
         n_samples = len(X)
         if store is None:

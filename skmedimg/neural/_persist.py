@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backbone import create_backbone
 from ._classifier import CNNClassifier
-from ._device import resolve_loading_device, resolve_precision
+from ._device import loaded_precision, resolve_loading_device
 from ._random import torch_random
 
 __all__ = ["load_model", "save_model"]
@@ -259,9 +259,7 @@ def load_model(path):
         torch.nn.CrossEntropyLoss(),
         routed=routed,
         device=device,
-        amp_dtype=resolve_precision(estimator.precision, device)
-        if estimator.precision != "fp16" or device.type == "cuda"
-        else None,
+        amp_dtype=loaded_precision(estimator.precision, device),
         seed=0,
         batch_size=int(estimator.batch_size),
     )

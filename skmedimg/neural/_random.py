@@ -53,7 +53,10 @@ def torch_random(seed=None, device=None, *, cpu_state=None):
     """
     cuda = []
     if device is not None and torch.device(device).type == "cuda":
-        cuda = [torch.device(device).index or 0]
+        index = torch.device(device).index
+        # "cuda" is the current device, which torch.cuda.set_device may have
+        # made another than the first
+        cuda = [torch.cuda.current_device() if index is None else index]
     with _LOCK, torch.random.fork_rng(devices=cuda):
         if seed is not None:
             torch.manual_seed(seed)

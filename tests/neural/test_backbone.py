@@ -244,6 +244,63 @@ def test_resolve_device_and_precision():
         resolve_precision("int8", "cpu")
 
 
+@pytest.mark.parametrize(
+    "capability, expected", [((7, 5), None), ((7, 0), None), ((8, 0), torch.bfloat16)]
+)
+def test_auto_precision_is_bf16_only_where_the_gpu_computes_it(
+    monkeypatch, capability, expected
+):
+    # torch.cuda.is_bf16_supported() says yes on a T4 or V100, which only
+    # emulate bf16; "auto" must ask the device it runs on for Ampere or newer.
+    asked = []
+
+    def get_device_capability(index):
+        asked.append(index)
+        return capability
+
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", get_device_capability)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_precision("auto", "cuda:2") is expected
+    assert resolve_precision("auto", "cuda") is expected
+    assert asked == [2, 1]
+    assert resolve_precision("bf16", "cuda:2") is torch.bfloat16  # asked for
+
+
+def test_a_cuda_index_the_machine_lacks(monkeypatch):
+    from skmedimg.neural._device import resolve_loading_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    with pytest.raises(ValueError, match="CUDA device 3, but this machine has 1"):
+        resolve_device("cuda:3")
+    # a model fitted on a second GPU loads on the one there is
+    with pytest.warns(UserWarning, match="loaded on 'cuda:0'"):
+        assert resolve_loading_device("cuda:1") == torch.device("cuda", 0)
+
+
+def test_seeded_blocks_restore_the_current_gpus_generator(monkeypatch):
+    import contextlib
+
+    from skmedimg.neural._random import torch_random
+
+    forked = []
+
+    @contextlib.contextmanager
+    def fork_rng(devices):
+        forked.append(list(devices))
+        yield
+
+    monkeypatch.setattr(torch.random, "fork_rng", fork_rng)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    for device in ("cuda", "cuda:2", "cpu"):
+        with torch_random(device=torch.device(device)):
+            pass
+    assert forked == [[1], [2], []]
+
+
 def test_autocast_context():
     with autocast("cpu", None):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 from joblib import Memory, parallel_backend
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from skorch.callbacks import Callback
 
@@ -328,6 +329,50 @@ def _lock_path(directory):
     return os.path.join(str(directory), "skmedimg-cuda-fake.lock")
 
 
+def test_a_failure_on_the_gpu_frees_its_tensors_before_the_lock_is_released(
+    tmp_path, monkeypatch
+):
+    # The traceback of a failure (out of memory) holds the failed batch's
+    # tensors: they must be freed before empty_cache runs, and a CUDA error
+    # of the clean-up itself must not hide the original one.
+    import weakref
+
+    monkeypatch.setenv(lock_module.LOCK_DIR_ENV, str(tmp_path))
+    seen = []
+
+    class Activations:
+        pass
+
+    def work():
+        activations = Activations()
+        seen.append(weakref.ref(activations))
+        raise MemoryError("CUDA out of memory")
+
+    def empty_cache():
+        seen.append(seen[0]() is None)
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "empty_cache", empty_cache)
+    cuda = torch.device("cuda", 0)
+    with pytest.raises(MemoryError, match="out of memory"):
+        with lock_module._held("cuda-fake", cuda):
+            work()
+    assert seen[1] is True  # freed when the cache was emptied
+
+    def broken_synchronize(device=None):
+        raise RuntimeError("CUDA error: device-side assert triggered")
+
+    monkeypatch.setattr(torch.cuda, "synchronize", broken_synchronize)
+    with pytest.raises(ValueError, match="the original"):
+        with lock_module._held("cuda-fake", cuda):
+            raise ValueError("the original")
+    with pytest.raises(RuntimeError, match="device-side assert"):
+        with lock_module._held("cuda-fake", cuda):
+            pass  # nothing else failed: the clean-up's error is the error
+    # the lock was released every time
+    assert lock_module._lock_for(_lock_path(tmp_path))._depth == 0
+
+
 def test_fit_and_predict_hold_the_lock_around_device_work_only(data, forced_lock):
     X, y = data
     events, directory = forced_lock
@@ -485,6 +530,89 @@ def test_callbacks_are_pickled_with_the_device_dependent_attributes():
     np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X))
 
 
+class _Gradients(Callback):
+    """Record the head's gradient at every on_grad_computed."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.seen_ = []
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        grads = {n: p.grad.clone() for n, p in named_parameters if "head" in n}
+        self.seen_.append(grads)
+
+
+def test_scaled_float16_steps_tell_callbacks_the_unscaled_gradients(monkeypatch):
+    # fp16 training (CUDA only) steps through a gradient scaler; callbacks
+    # such as gradient clipping must still hear of every step, with the
+    # gradients unscaled. A CPU scaler stands in for the CUDA one.
+    original = classifier_module._ImageNet.initialize
+
+    def with_cpu_scaler(self):
+        original(self)
+        self.grad_scaler_ = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+        return self
+
+    X, y = make_lesions(n_samples=16)
+    params = dict(freeze="none", max_epochs=1, batch_size=8, lr=1e-3)
+    plain = tiny(callbacks=[_Gradients()], **params).fit(X, y)
+    monkeypatch.setattr(classifier_module._ImageNet, "initialize", with_cpu_scaler)
+    scaled = tiny(callbacks=[_Gradients()], **params).fit(X, y)
+    assert scaled.net_.grad_scaler_.is_enabled()
+    seen, expected = scaled.callbacks[0].seen_, plain.callbacks[0].seen_
+    assert len(seen) == len(expected) == 2  # one per batch
+    for name, grad in expected[0].items():  # the first step: same weights
+        torch.testing.assert_close(seen[0][name], grad)
+
+
+def test_augmentation_samples_in_float32_under_bf16_autocast():
+    X, y = make_lesions(n_samples=16)
+    clf = tiny(freeze="none", augment="medium", max_epochs=1).fit(X, y)
+    module = clf.net_.module_.train()
+    x = torch.from_numpy(np.stack([X[:4]] * 3, axis=-1)).to(torch.uint8)
+    torch.manual_seed(0)
+    expected = module.preprocess(x)
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        augmented = module.preprocess(x)
+    torch.testing.assert_close(augmented, expected, rtol=0, atol=0)
+
+
+def test_user_callbacks_are_pickled_once_with_the_net():
+    # A user's scheduler holds the optimizer and its state after fit (on the
+    # GPU after a GPU fit): pickled with the estimator's parameters, plainly,
+    # it would be written twice and would not load without CUDA.
+    import pickle
+
+    from skorch.callbacks import LRScheduler
+
+    X, y = make_lesions(n_samples=16)
+    clf = CNNClassifier(
+        "test_efficientnet",
+        pretrained=False,
+        image_size=32,
+        max_epochs=2,
+        batch_size=8,
+        optimizer="adamw",
+        device="cpu",
+        random_state=0,
+        callbacks=[("sched", LRScheduler("StepLR", step_size=1)), _ModeWatch()],
+    ).fit(X, y)
+    state = dict(clf.__getstate__())
+    state.pop("net_")
+    assert len(pickle.dumps(state)) < 20_000  # parameters only, no tensors
+    assert isinstance(clf.callbacks, list)  # pickling changed nothing
+    restored = pickle.loads(pickle.dumps(clf))
+    fitted = dict(restored.net_.callbacks_)
+    name, scheduler = restored.callbacks[0]
+    assert name == "sched" and scheduler is fitted["sched"]
+    assert len(scheduler.lr_scheduler_.optimizer.state) > 0
+    assert restored.callbacks[1] is fitted["user_1"]
+    assert len(restored.callbacks[1].seen_) == len(clf.callbacks[1].seen_) > 0
+    np.testing.assert_allclose(restored.predict_proba(X), clf.predict_proba(X))
+    # an unfitted estimator pickles its callbacks as they are
+    assert isinstance(pickle.loads(pickle.dumps(clone(clf))).callbacks, list)
+
+
 def test_unpickled_gpu_model_reports_the_cpu_and_drops_autocast():
     import pickle
 
@@ -507,6 +635,25 @@ def test_unpickled_gpu_model_reports_the_cpu_and_drops_autocast():
     assert back.device_ == torch.device("cpu")
     assert back.net_.amp_dtype is None
     np.testing.assert_allclose(back.predict_proba(X), expected, atol=1e-6)
+
+
+def test_unpickled_fp16_feature_extractor_transforms_on_the_cpu():
+    import pickle
+
+    from skmedimg.neural import CNNFeatureExtractor
+
+    X, _ = make_lesions(n_samples=8)
+    extractor = CNNFeatureExtractor(
+        "test_efficientnet", pretrained=False, image_size=32, device="cpu"
+    ).fit(X)
+    expected = extractor.transform(X)
+    # As if fitted with precision="fp16" on a GPU; unpickled without CUDA.
+    extractor.precision = "fp16"
+    extractor.device_ = torch.device("cuda", 0)
+    with pytest.warns(UserWarning, match="loaded on the CPU"):
+        back = pickle.loads(pickle.dumps(extractor))
+    assert back.device_ == torch.device("cpu")
+    np.testing.assert_allclose(back.transform(X), expected, atol=1e-6)
 
 
 # --------------------------------------------------------------------------

@@ -128,6 +128,8 @@ def test_early_stopping_restores_best_weights():
         np.searchsorted(clf.classes_, y), np.random.RandomState(0)
     )  # not the same draw as fit: just check that predictions are finite
     assert np.isfinite(clf.predict_proba(X[split[1]])).all()
+    # Loaded into the module, the best weights' copy is not kept beside it.
+    assert dict(clf.net_.callbacks_)["early_stopping"].best_model_weights_ is None
 
 
 def test_early_stopping_needs_a_valid_split():
