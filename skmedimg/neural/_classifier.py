@@ -662,8 +662,8 @@ default=None
     device : str, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
-        ``"auto"``: bfloat16 autocast on a GPU that supports it, float32
-        elsewhere.
+        ``"auto"``: bfloat16 autocast on a GPU that computes in it natively
+        (compute capability 8.0, Ampere, or newer), float32 elsewhere.
     memory : str, path-like or joblib.Memory, default=None
         Folder of a per-image cache of the frozen-backbone features (used
         when ``freeze="backbone"`` and ``augment=None``). Each image's

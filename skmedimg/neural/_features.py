@@ -202,8 +202,8 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
-        ``"auto"``: bfloat16 autocast on a GPU that supports it, float32
-        elsewhere.
+        ``"auto"``: bfloat16 autocast on a GPU that computes in it natively
+        (compute capability 8.0, Ampere, or newer), float32 elsewhere.
     memory : str, path-like or joblib.Memory, default=None
         Folder (or a ``joblib.Memory`` whose ``location`` is used) of an
         on-disk cache of feature rows, one per image, keyed by the image's
