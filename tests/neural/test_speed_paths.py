@@ -494,6 +494,12 @@ def test_mobilenet_head_survives_save_and_load(tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
 
 
+def _efficientnet(**params):
+    """A small CNNClassifier on the CPU, batches of 8, seeded."""
+    defaults = dict(pretrained=False, image_size=32, batch_size=8, device="cpu")
+    return CNNClassifier("test_efficientnet", random_state=0, **{**defaults, **params})
+
+
 def test_callbacks_are_pickled_with_the_device_dependent_attributes():
     # After a GPU fit, the learning-rate scheduler holds the optimizer and its
     # state tensors on the GPU. They must go through skorch's map_location
@@ -501,17 +507,7 @@ def test_callbacks_are_pickled_with_the_device_dependent_attributes():
     import pickle
 
     X, y = make_lesions(n_samples=16)
-    clf = CNNClassifier(
-        "test_efficientnet",
-        pretrained=False,
-        image_size=32,
-        max_epochs=2,
-        batch_size=8,
-        optimizer="adamw",
-        lr_schedule="cosine",
-        device="cpu",
-        random_state=0,
-    ).fit(X, y)
+    clf = _efficientnet(max_epochs=2, optimizer="adamw", lr_schedule="cosine").fit(X, y)
     state = clf.net_.__getstate__()
     for name in ("module", "module_", "criterion", "callbacks_"):
         assert name not in state, name
@@ -586,15 +582,9 @@ def test_user_callbacks_are_pickled_once_with_the_net():
     from skorch.callbacks import LRScheduler
 
     X, y = make_lesions(n_samples=16)
-    clf = CNNClassifier(
-        "test_efficientnet",
-        pretrained=False,
-        image_size=32,
+    clf = _efficientnet(
         max_epochs=2,
-        batch_size=8,
         optimizer="adamw",
-        device="cpu",
-        random_state=0,
         callbacks=[("sched", LRScheduler("StepLR", step_size=1)), _ModeWatch()],
     ).fit(X, y)
     state = dict(clf.__getstate__())
@@ -617,15 +607,7 @@ def test_unpickled_gpu_model_reports_the_cpu_and_drops_autocast():
     import pickle
 
     X, y = make_lesions(n_samples=16)
-    clf = CNNClassifier(
-        "test_efficientnet",
-        pretrained=False,
-        image_size=32,
-        max_epochs=1,
-        batch_size=8,
-        device="cpu",
-        random_state=0,
-    ).fit(X, y)
+    clf = _efficientnet(max_epochs=1).fit(X, y)
     expected = clf.predict_proba(X)
     # As if fitted on a GPU: skorch's unpickling (no CUDA here) keeps the net on
     # the CPU, and the estimator must say so and stop asking for bf16.
