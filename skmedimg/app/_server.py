@@ -281,8 +281,12 @@ class _Upload:
         self.filename = filename or "the upload"
         self.max_pixels = max_pixels
         fd, self.path = tempfile.mkstemp(prefix="skmedimg-upload-", suffix=suffix)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        except BaseException:  # a full disk: no file left behind per request
+            os.unlink(self.path)
+            raise
 
     def __enter__(self):
         return self
@@ -354,11 +358,22 @@ def _overlay(rgb, heatmap):
 
 
 def _host_name(host):
-    """Lower-cased host name of a ``Host`` header, without the port."""
+    """Lower-cased host name of a ``Host`` header, without the port.
+
+    A header that is not ``name``, ``name:port``, ``[ipv6]`` or
+    ``[ipv6]:port`` comes back whole, so that it matches no trusted name.
+    """
     host = host.strip().lower()
     if host.startswith("["):  # IPv6 literal, "[::1]:8000"
-        return host[: host.find("]") + 1] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        end = host.find("]")
+        name, rest = host[: end + 1], host[end + 1 :]
+        if end < 0 or (rest and not (rest[:1] == ":" and rest[1:].isdigit())):
+            return host
+        return name
+    if host.count(":") == 1:
+        name, port = host.split(":")
+        return name if port.isdigit() else host
+    return host
 
 
 def _truthy(value):
@@ -503,10 +518,15 @@ default=("localhost", "127.0.0.1", "[::1]")
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
-        if exc.code == 413:
+        length = flask.request.content_length
+        if exc.code == 413 and (length is None or length > max_bytes):
             limit = max_bytes / (1024 * 1024)
             return error(413, f"the upload is larger than the limit of {limit:g} MB")
-        return error(exc.code or 500, exc.description or exc.name)
+        response = error(exc.code or 500, exc.description or exc.name)
+        allow = exc.get_response().headers.get("Allow")  # 405: the methods
+        if allow:
+            response.headers["Allow"] = allow
+        return response
 
     @app.errorhandler(Exception)
     def server_error(exc):
@@ -603,6 +623,22 @@ def _is_loopback(host):
         return False
 
 
+def _url_host(host):
+    """``host`` as a URL writes it: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _trusted_hosts(host):
+    """Host names answered when bound to ``host``; ``None`` (any) off loopback.
+
+    The loopback names, and the address bound if it is another loopback
+    address (``127.0.0.2``, ``0:0:0:0:0:0:0:1``).
+    """
+    if not _is_loopback(host):
+        return None
+    return (*_LOOPBACK_NAMES, _url_host(host))
+
+
 def serve(
     models,
     *,
@@ -652,15 +688,14 @@ def serve(
     _require_flask()
     from werkzeug.serving import make_server
 
-    loopback = _is_loopback(host)
-    trusted = _LOOPBACK_NAMES if loopback else None
+    trusted = _trusted_hosts(host)
     app = create_app(
         models,
         max_upload_mb=max_upload_mb,
         max_pixels=max_pixels,
         trusted_hosts=trusted,
     )
-    if not loopback:
+    if trusted is None:
         print(
             f"skmedimg: warning: serving on {host}, reachable from the network "
             "without authentication; use --host 127.0.0.1 for this machine only",
@@ -669,7 +704,7 @@ def serve(
         )
     logging.getLogger("werkzeug").setLevel(logging.WARNING if quiet else logging.INFO)
     server = make_server(host, port, app, threaded=True)
-    shown_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    shown_host = _url_host(host)
     names = ", ".join(app.extensions["skmedimg"]["models"])
     if not quiet:
         print(

@@ -42,15 +42,49 @@ def _normalise_extensions(extensions):
     return tuple(out)
 
 
-def _walk_files(folder):
-    """All non-hidden files below ``folder``, sorted, sub-folders included."""
+def _walk_files(folder, *, root=None, links=None):
+    """All non-hidden files below ``folder``, sub-folders included.
+
+    A folder's files come sorted by name, then its sub-folders, sorted.
+    Symbolic links to folders are followed, except to a folder already
+    walked or to one of ``folder``'s ancestors (a loop), and, when ``root``
+    is given, to a folder elsewhere below ``root`` (another class folder of
+    the same data set): those would repeat images or give them another
+    class. The paths of the links not followed are appended to ``links``.
+    """
+    top = os.path.realpath(folder)
+    inside = os.path.realpath(root) if root is not None else None
+    seen = {top}
     files = []
+
+    def refused(path):
+        real = os.path.realpath(path)
+        if real in seen or _is_below(top, real):
+            return True
+        if inside is not None and _is_below(real, inside):
+            return not _is_below(real, top)
+        return False
+
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not _is_ignored(d))
+        kept = []
+        for name in sorted(d for d in dirnames if not _is_ignored(d)):
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path) and refused(path):
+                if links is not None:
+                    links.append(path)
+                continue
+            seen.add(os.path.realpath(path))
+            kept.append(name)
+        dirnames[:] = kept
         files.extend(
             os.path.join(dirpath, f) for f in sorted(filenames) if not _is_ignored(f)
         )
     return files
+
+
+def _is_below(path, folder):
+    """Whether ``path`` is ``folder`` or inside it (both real paths)."""
+    return os.path.commonpath([path, folder]) == folder
 
 
 def _list(paths, root):
@@ -92,7 +126,8 @@ def load_image_folder(path, *, extensions=None):
 
         filenames : ndarray of str, shape (n_samples,)
             Absolute paths of the images, class by class in the order of
-            ``target_names`` and sorted by path within a class.
+            ``target_names``; within a class, a folder's images sorted by
+            name, then its sub-folders', sorted.
         target : ndarray of int, shape (n_samples,)
             Class index of each image, into ``target_names``.
         target_names : list of str
@@ -120,8 +155,10 @@ def load_image_folder(path, *, extensions=None):
     Warns
     -----
     UserWarning
-        When files were skipped (the warning lists them), and when there is a
-        single class (fine for prediction, not for training a classifier).
+        When files were skipped (the warning lists them), when symbolic links
+        to folders of the data set itself were not followed, and when there
+        is a single class (fine for prediction, not for training a
+        classifier).
 
     See Also
     --------
@@ -133,7 +170,9 @@ def load_image_folder(path, *, extensions=None):
     Hidden files and folders (names starting with a dot) and operating-system
     clutter (``Thumbs.db``, ``desktop.ini``, ``__MACOSX``) are ignored without
     a warning. Sub-folders inside a class folder are searched too, and their
-    images belong to that class. The result does not depend on the order in
+    images belong to that class. Symbolic links to folders outside the data
+    set are followed; links back into it (a loop, or another class's folder)
+    are not. The result does not depend on the order in
     which the file system lists files. The files are not opened:
     :func:`skmedimg.utils.read_images` names the unreadable ones.
 
@@ -182,9 +221,9 @@ def load_image_folder(path, *, extensions=None):
             f"<root>/<class>/<image>.{hint}"
         )
 
-    filenames, target, skipped, empty = [], [], list(loose), []
+    filenames, target, skipped, empty, links = [], [], list(loose), [], []
     for index, name in enumerate(classes):
-        files = _walk_files(os.path.join(root, name))
+        files = _walk_files(os.path.join(root, name), root=root, links=links)
         images = [f for f in files if f.lower().endswith(extensions)]
         skipped.extend(f for f in files if not f.lower().endswith(extensions))
         if not images:
@@ -204,6 +243,14 @@ def load_image_folder(path, *, extensions=None):
             f"skipped {len(skipped)} file(s) in {root} that are not images in a "
             f"class folder (extensions {list(extensions)}): "
             f"{_list(skipped, root)}",
+            UserWarning,
+            stacklevel=2,
+        )
+    if links:
+        warnings.warn(
+            f"did not follow {len(links)} symbolic link(s) in {root} to folders "
+            "of the data set itself (a loop, another class folder, or a second "
+            f"way to the same images): {_list(sorted(links), root)}",
             UserWarning,
             stacklevel=2,
         )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
+import uuid
 import zipfile
+from numbers import Integral
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -296,8 +298,8 @@ def _check_args(name, split, size):
         )
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
-    if size not in _SIZES or isinstance(size, bool):
-        raise ValueError(f"size must be one of {_SIZES}, got {size!r}")
+    if not isinstance(size, Integral) or isinstance(size, bool) or size not in _SIZES:
+        raise ValueError(f"size must be one of {_SIZES} (an int), got {size!r}")
     return key
 
 
@@ -349,9 +351,11 @@ def _download(url, dest, expected):
 
     folder = os.path.dirname(dest)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix=f".{os.path.basename(dest)}.", suffix=".part"
-    )
+    # Not mkstemp, which makes the file private: a downloaded data set gets
+    # the permissions of any file the user creates (the umask decides).
+    tmp = os.path.join(folder, f".{os.path.basename(dest)}.{uuid.uuid4().hex}.part")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666)
     digest = hashlib.md5(usedforsecurity=False)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -372,10 +376,17 @@ def _download(url, dest, expected):
                     desc=f"Downloading {os.path.basename(dest)}",
                     disable=None,
                 ) as bar:
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        bar.update(len(chunk))
+                    try:
+                        for chunk in iter(lambda: response.read(_CHUNK), b""):
+                            out.write(chunk)
+                            digest.update(chunk)
+                            bar.update(len(chunk))
+                    except (http.client.HTTPException, OSError) as exc:
+                        raise OSError(
+                            f"the download of {url} broke off ({exc!r}); "
+                            f"nothing was saved. Try again, or download it by "
+                            f"hand and save it as {dest}."
+                        ) from exc
         actual = digest.hexdigest()
         if actual not in expected:
             raise ValueError(

@@ -87,10 +87,12 @@ def _check_params(n_samples, n_classes, image_size, n_channels, class_sep, noise
         raise ValueError(f"image_size must be an int >= 16, got {image_size!r}")
     if n_channels not in (1, 3) or isinstance(n_channels, bool):
         raise ValueError(f"n_channels must be 1 or 3, got {n_channels!r}")
-    if not isinstance(class_sep, Real) or not np.isfinite(class_sep) or class_sep < 0:
-        raise ValueError(f"class_sep must be a finite number >= 0, got {class_sep!r}")
-    if not isinstance(noise, Real) or not np.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    # Beyond these, lesions or noise saturate every pixel (and very large
+    # values overflow the float32 images).
+    if not isinstance(class_sep, Real) or not 0 <= class_sep <= 100:
+        raise ValueError(f"class_sep must be a number in [0, 100], got {class_sep!r}")
+    if not isinstance(noise, Real) or not 0 <= noise <= 10:
+        raise ValueError(f"noise must be a number in [0, 10], got {noise!r}")
 
 
 def _draw_parameters(rng, y, class_sep):
@@ -266,10 +268,10 @@ def make_phantoms(
         Counts are rounded so that they sum to ``n_samples``.
     class_sep : float, default=1.0
         Multiplies the lesion contrast: larger is easier, ``0`` makes every
-        class look like class 0.
+        class look like class 0. At most 100.
     noise : float, default=0.04
         Standard deviation of the Rician noise, relative to the intensity range
-        ``[0, 1]``.
+        ``[0, 1]``. At most 10.
     random_state : int, RandomState instance or None, default=None
         Seed of the generator; an int gives the same images on every call.
 

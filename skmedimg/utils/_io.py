@@ -453,15 +453,28 @@ def _pydicom():
     return pydicom
 
 
-def _read_dicom(path):
+def _read_dicom(path, max_pixels=None):
     pydicom = _pydicom()
+    try:
+        # The header first: frames and size are checked before any pixel
+        # data is decompressed (a small RLE file can claim gigapixels).
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        n_frames = int(getattr(header, "NumberOfFrames", 1) or 1)
+        rows, columns = int(header.Rows), int(header.Columns)
+    except Exception as exc:  # pydicom raises many types for bad files
+        raise _ItemError(f"unreadable DICOM file ({exc})") from None
+    if n_frames > 1:
+        raise _ItemError("multi-frame DICOM is not supported; give one frame")
+    if max_pixels is not None and rows * columns > max_pixels:
+        raise _ItemError(
+            f"image of {columns}x{rows} = {rows * columns} pixels exceeds "
+            f"max_pixels={max_pixels} (decompression bomb guard)"
+        )
     try:
         ds = pydicom.dcmread(path)
         arr = ds.pixel_array
-    except Exception as exc:  # pydicom raises many types for bad files
+    except Exception as exc:
         raise _ItemError(f"unreadable DICOM file ({exc})") from None
-    if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
-        raise _ItemError("multi-frame DICOM is not supported; give one frame")
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
     if arr.ndim == 3 and photometric not in ("MONOCHROME1", "MONOCHROME2"):
         return Image.fromarray(_to_uint8(arr[..., :3]))
@@ -557,14 +570,14 @@ def _open_file(path, *, size, color, max_pixels):
     if reason is not None:
         raise _ItemError(reason)
     if _has_dicom_extension(path):
-        return _read_dicom(path)
+        return _read_dicom(path, max_pixels)
     try:
         img = _open_image(
             path, allow_huge=max_pixels is None or max_pixels > DEFAULT_MAX_PIXELS
         )
     except UnidentifiedImageError:
         if _has_dicom_magic(path):
-            return _read_dicom(path)
+            return _read_dicom(path, max_pixels)
         raise _ItemError("not a recognised image format") from None
     except Image.DecompressionBombError as exc:
         raise _ItemError(f"decompression bomb guard: {exc}") from None

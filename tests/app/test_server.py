@@ -277,6 +277,83 @@ def test_only_loopback_host_names_are_answered_by_default(model_and_images):
         assert response.status_code == 200
 
 
+def test_host_headers_that_only_start_like_a_loopback_name_are_refused(
+    model_and_images,
+):
+    from skmedimg.app._server import _trusted_hosts
+
+    model_path, _ = model_and_images
+    with create_app([model_path]).test_client() as client:
+        for host in ("[::1]evil.example", "localhost:evil", "127.0.0.1:80:80"):
+            response = client.get("/models", headers={"Host": host})
+            assert response.status_code == 400, host
+    # bound to another loopback address, that address is answered too
+    for bound, header in [("127.0.0.2", "127.0.0.2:8000"), ("::1", "[::1]:80")]:
+        app = create_app([model_path], trusted_hosts=_trusted_hosts(bound))
+        with app.test_client() as client:
+            assert client.get("/models", headers={"Host": header}).status_code == 200
+            response = client.get("/models", headers={"Host": "evil.example"})
+            assert response.status_code == 400
+    assert _trusted_hosts("0.0.0.0") is None
+
+
+def test_http_errors_keep_their_meaning(model_and_images):
+    model_path, _ = model_and_images
+    with create_app([model_path], max_upload_mb=1).test_client() as client:
+        response = client.get("/predict")
+        assert response.status_code == 405
+        assert "POST" in response.headers["Allow"]
+        # a form field over Flask's form memory limit, in a small request
+        response = client.post(
+            "/predict",
+            data={"model": "x" * 600_000},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 413
+        assert "upload is larger than the limit" not in response.get_json()["error"]
+        response = client.post(
+            "/predict",
+            data={"file": (io.BytesIO(b"x" * 2_000_000), "big.png")},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 413
+        assert "larger than the limit of 1 MB" in response.get_json()["error"]
+
+
+def test_a_failed_write_of_the_upload_leaves_no_file(model_and_images, monkeypatch):
+    import os
+    import tempfile
+
+    model_path, images = model_and_images
+    folder = Path(tempfile.mkdtemp())
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, fd, mode):
+            self.handle = real_fdopen(fd, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    app = create_app([model_path])
+    monkeypatch.setattr(os, "fdopen", FullDisk)
+    with app.test_client() as client:
+        response = client.post(
+            "/predict",
+            data={"file": (io.BytesIO(Path(images[0]).read_bytes()), "a.jpg")},
+            content_type="multipart/form-data",
+        )
+    assert response.status_code == 500
+    assert list(folder.iterdir()) == []
+
+
 class _BrokenModel:
     classes_ = np.array(["a", "b"])
     image_size_ = (16, 16)

@@ -148,6 +148,26 @@ def test_nested_folders_belong_to_their_class(tmp_path):
     ]
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links here")
+def test_symbolic_links_back_into_the_data_set_are_not_followed(tmp_path):
+    data_root = _tree(tmp_path / "data", ["a/0.png", "b/1.png", "b/2.png"])
+    outside = _tree(tmp_path / "scans", ["3.png"])
+    os.symlink(data_root, data_root / "a" / "loop")  # the root: a loop
+    os.symlink(data_root / "b", data_root / "a" / "other")  # another class
+    os.symlink(data_root / "a", data_root / "a" / "self")  # itself
+    os.symlink(outside, data_root / "b" / "more")  # elsewhere: followed
+    with pytest.warns(UserWarning, match="did not follow 3 symbolic link"):
+        data = load_image_folder(data_root)
+    names = [os.path.relpath(f, data_root) for f in data.filenames]
+    assert names == [
+        os.path.join("a", "0.png"),
+        os.path.join("b", "1.png"),
+        os.path.join("b", "2.png"),
+        os.path.join("b", "more", "3.png"),
+    ]
+    assert data.target.tolist() == [0, 1, 1, 1]
+
+
 def test_missing_path(tmp_path):
     missing = tmp_path / "nope"
     with pytest.raises(FileNotFoundError, match="image folder not found") as info:

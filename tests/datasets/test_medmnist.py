@@ -292,6 +292,47 @@ def test_download_failure_is_a_clear_error(local_urls, tmp_path):
     assert os.listdir(home) == []
 
 
+def test_a_download_is_readable_as_the_umask_allows(local_urls, tmp_path, fake_md5):
+    _fake_npz(local_urls / "dermamnist.npz", shape=(28, 28, 3))
+    fake_md5(local_urls / "dermamnist.npz")
+    home = tmp_path / "cache"
+    old = os.umask(0o022)
+    try:
+        data = load_medmnist("dermamnist", data_home=home, download=True)
+    finally:
+        os.umask(old)
+    assert os.stat(data.filename).st_mode & 0o777 == 0o644  # not 0o600
+
+
+def test_a_download_that_breaks_off_is_an_oserror(local_urls, tmp_path, monkeypatch):
+    import http.client
+
+    class Response:
+        headers = {"Content-Length": "100"}
+
+        def __init__(self):
+            self.calls = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def read(self, n):
+            self.calls += 1
+            if self.calls > 1:
+                raise http.client.IncompleteRead(b"", 90)
+            return b"0123456789"
+
+    monkeypatch.setattr(_medmnist.urllib.request, "urlopen", lambda *a, **k: Response())
+    home = tmp_path / "cache"
+    with pytest.raises(OSError, match="broke off.*nothing was saved") as info:
+        load_medmnist("breastmnist", data_home=home, download=True)
+    assert f"save it as {home / 'breastmnist.npz'}" in str(info.value)
+    assert os.listdir(home) == []
+
+
 # ---------------------------------------------------------------- arguments
 
 
@@ -310,6 +351,7 @@ def test_unknown_name_suggests_close_names():
         ({"size": 32}, ValueError, r"size must be one of \(28, 64, 128, 224\)"),
         ({"size": "28"}, ValueError, "size must be one of"),
         ({"size": True}, ValueError, "size must be one of"),
+        ({"size": 64.0}, ValueError, r"size must be one of .* \(an int\), got 64.0"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

@@ -272,6 +272,29 @@ def test_dicom_monochrome1_is_inverted_and_found_without_extension(tmp_path):
     assert out[0, 1, 1, 0] == 255
 
 
+def test_dicom_size_and_frames_are_checked_before_decoding(tmp_path, monkeypatch):
+    # A small compressed DICOM can claim gigapixels: its header decides.
+    pydicom = pytest.importorskip("pydicom")
+    big = _write_dicom(tmp_path / "big.dcm", np.zeros((64, 64), np.uint16))
+    no_extension = _write_dicom(tmp_path / "big_noext", np.zeros((64, 64), np.uint16))
+    frames = _write_dicom(tmp_path / "frames.dcm", np.zeros((4, 4), np.uint16))
+    ds = pydicom.dcmread(frames)
+    ds.NumberOfFrames = 2
+    ds.Rows = 2
+    ds.save_as(frames)
+
+    def no_decoding(self):
+        raise AssertionError("pixel data decoded")
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(no_decoding))
+    with pytest.raises(ImageReadError) as info:
+        read_images([big, no_extension, frames], max_pixels=1000)
+    reasons = [reason for _, _, reason in info.value.failures]
+    assert "64x64 = 4096 pixels exceeds max_pixels=1000" in reasons[0]
+    assert "exceeds max_pixels=1000" in reasons[1]
+    assert "multi-frame" in reasons[2]
+
+
 # --------------------------------------------------------------------------
 # Bad input: one error type, every bad item named, good items kept
 # --------------------------------------------------------------------------
