@@ -138,7 +138,12 @@ def main():
             print(rows[-1])
     base = rows[0]
     for row in rows:
-        row["memory_ratio"] = round(row["host_delta_mb"] / base["host_delta_mb"], 3)
+        # the rgb fit's RSS may not rise above its start (0.0 MB): no ratio then
+        row["memory_ratio"] = (
+            round(row["host_delta_mb"] / base["host_delta_mb"], 3)
+            if base["host_delta_mb"]
+            else None
+        )
         row["speed_ratio"] = round(base["fit_s"] / row["fit_s"], 3)
         row["fit_s"] = round(row["fit_s"], 2)
     diff = float(np.abs(proba["gray"] - proba["rgb"]).max())
