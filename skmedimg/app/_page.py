@@ -28,7 +28,7 @@ PAGE_HTML = """<!doctype html>
     <label for="model">Model</label>
     <select id="model" name="model">
     {% for entry in models %}
-      <option value="{{ entry.name }}">
+      <option value="{{ entry.name }}" data-classes='{{ entry.classes|tojson }}'>
         {{ entry.name }} ({{ entry.classes|join(', ') }})</option>
     {% endfor %}
     </select>
@@ -180,7 +180,13 @@ APP_JS = r"""
       card.appendChild(el("p", "note", data.explanation_error));
     }
     const bars = el("div", "bars");
-    for (const [name, p] of Object.entries(data.probabilities)) {
+    // In the model's class order: Object.entries would put class names that
+    // look like integers ("2", "10") first, in numeric order.
+    const option = Array.from(select.options).find((o) => o.value === data.model);
+    const order = option ? JSON.parse(option.dataset.classes) : [];
+    const names = order.filter((name) => name in data.probabilities);
+    for (const name of names.length ? names : Object.keys(data.probabilities)) {
+      const p = data.probabilities[name];
       const row = el("div", name === data.label ? "bar-row top" : "bar-row");
       row.title = name + ": " + (100 * p).toFixed(2) + "%";
       row.appendChild(el("span", "bar-name", name));

@@ -240,7 +240,13 @@ def _check_models(models):
                 f"model {name!r} is not a fitted skmedimg CNN classifier (it has "
                 f"no {', '.join(missing)})"
             )
-    return {str(name): model for name, model in models.items()}
+    named = {str(name): model for name, model in models.items()}
+    if len(named) < len(models):
+        raise ValueError(
+            f"model names {list(models)} are not distinct as text; the page and "
+            "the API name models by text"
+        )
+    return named
 
 
 # --------------------------------------------------------------------------

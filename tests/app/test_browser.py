@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("flask")
@@ -169,3 +170,34 @@ def test_upload_predict_and_see_label_and_overlay(
         assert cards[0].find_element(By.TAG_NAME, "h2").text == "dropped.jpg"
         _check_prediction(browser, cards[0], expected[0], classes)
         browser.save_screenshot(str(artifacts / "app_drag_and_drop.png"))
+
+
+def test_bars_follow_the_class_order_of_the_model(browser, tmp_path):
+    # Class names that look like integers: a JavaScript object lists them in
+    # numeric order ("2" before "10"), the model in its classes_ order.
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    from skmedimg.datasets import make_phantoms
+    from skmedimg.neural import CNNClassifier
+
+    X, y = make_phantoms(24, n_classes=2, image_size=32, random_state=0)
+    labels = np.array(["10", "2"])[y]
+    model = CNNClassifier(
+        "test_efficientnet",
+        pretrained=False,
+        max_epochs=1,
+        image_size=32,
+        batch_size=8,
+        random_state=0,
+    ).fit(X, labels)
+    assert list(model.classes_) == ["10", "2"]
+    path = tmp_path / "scan.png"
+    Image.fromarray(X[0]).save(path)
+    with live_server(create_app({"numbers": model})) as url:
+        browser.get(url + "/")
+        browser.find_element(By.ID, "files").send_keys(str(path))
+        browser.find_element(By.ID, "predict").click()
+        card = _wait_until_done(browser, 1)[0]
+        names = [e.text for e in card.find_elements(By.CSS_SELECTOR, ".bar-name")]
+    assert names == ["10", "2"]

@@ -354,6 +354,12 @@ def test_a_failed_write_of_the_upload_leaves_no_file(model_and_images, monkeypat
     assert list(folder.iterdir()) == []
 
 
+def test_model_names_must_be_distinct_as_text(model_and_images):
+    model = load_model(model_and_images[0])
+    with pytest.raises(ValueError, match="not distinct as text"):
+        create_app({1: model, "1": model})
+
+
 class _BrokenModel:
     classes_ = np.array(["a", "b"])
     image_size_ = (16, 16)
