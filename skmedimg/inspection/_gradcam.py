@@ -207,7 +207,9 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
         The class to explain: ``None`` for the predicted class of each image,
         one class label for all images, or one label per image (for example
         ``y_true`` to see the evidence for the true class of misclassified
-        images). Labels, not indices, as in ``classes_``.
+        images). Labels, not indices, as in ``classes_``. With the
+        estimator's ``tta``, the predicted class is that of ``predict``
+        (over the flipped views); the map is of the image as given.
     method : {"gradcam", "gradcam++", "layercam"}, default="gradcam"
         The weighting of the feature maps (see the module documentation).
     layer : str or torch.nn.Module, default=None
@@ -226,10 +228,11 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
     Returns
     -------
     heatmaps : ndarray of shape (n_samples, height, width)
-        float32 maps in ``[0, 1]`` (each scaled by its own maximum) at the
-        estimator's input resolution ``image_size_``, bilinearly upsampled
-        from the layer's resolution. A map with no positive evidence for the
-        target class is all zeros.
+        float32 maps in ``[0, 1]`` at the estimator's input resolution
+        ``image_size_``: the map's positive part, bilinearly upsampled from
+        the layer's resolution, then scaled by its own minimum and maximum
+        (as pytorch-grad-cam does). A constant map, such as one with no
+        positive evidence for the target class, is all zeros.
 
     Raises
     ------
@@ -276,6 +279,10 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
     X = check_images(X)
     n_samples = len(X)
     targets = None if target is None else np.asarray(target)
+    if targets is None and getattr(estimator, "tta", None):
+        # The maps are of the image itself, but "the predicted class" is what
+        # predict says, which averages the flipped views too.
+        targets = np.asarray(estimator.predict(X))
     if targets is not None and targets.ndim == 1 and len(targets) != n_samples:
         raise ValueError(
             f"target has {len(targets)} labels but X has {n_samples} images"
@@ -329,7 +336,10 @@ def _batch_maps(module, target_layer, images, targets, classes, method):
             # A frozen backbone: start the graph here.
             output = output.detach().requires_grad_(True)
         captured.append(output)
-        return output
+        # A copy goes on: the layers after this one may work in place (timm's
+        # ReLU(inplace=True) after a BatchNorm, a block's "x += shortcut"),
+        # which would change the captured activations and their gradient.
+        return output.clone()
 
     handle = target_layer.register_forward_hook(hook)
     try:

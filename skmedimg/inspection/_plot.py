@@ -17,10 +17,12 @@ def _label_name(label, class_names):
         return str(label)
     if isinstance(class_names, dict):
         return str(class_names.get(label, label))
-    try:
-        return str(class_names[int(label)])
-    except (TypeError, ValueError, IndexError):
-        return str(label)
+    # A list is indexed by integer labels in its range only: a label of -1
+    # would otherwise name the last class, one of 0.7 the first.
+    value = label.item() if isinstance(label, np.generic) else label
+    if isinstance(value, Integral) and 0 <= value < len(class_names):
+        return str(class_names[value])
+    return str(label)
 
 
 def plot_gradcam(

@@ -268,7 +268,7 @@ def classification_summary(
     }
     if binary:
         k = label_list.index(pos_label)
-        summary["pos_label"] = pos_label
+        summary["pos_label"] = label_list[k]  # a Python value, JSON-ready
         summary["sensitivity"] = float(sensitivity[k])
         summary["specificity"] = float(specificity[k])
     if per_class_auc is not None:

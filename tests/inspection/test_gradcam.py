@@ -214,6 +214,75 @@ def test_frozen_backbone_and_pipeline(trained):
     assert np.isfinite(maps).all()
 
 
+def _reference_gradcam(clf, X, layer, target):
+    """Grad-CAM by hand: the layer's output kept apart from in-place changes."""
+    module = clf.net_.module_.eval()
+    captured = []
+
+    def keep(mod, args, output):
+        output = output if output.requires_grad else output.detach().requires_grad_()
+        captured.append(output)
+        return output.clone()
+
+    handle = module.backbone.get_submodule(layer).register_forward_hook(keep)
+    try:
+        images = torch.from_numpy(np.stack([X] * 3, axis=-1))
+        logits = module(images)
+        index = list(clf.classes_).index(target)
+        (grads,) = torch.autograd.grad(logits[:, index].sum(), captured[0])
+    finally:
+        handle.remove()
+    cam = (grads.mean(dim=(2, 3), keepdim=True) * captured[0]).sum(dim=1).clamp(min=0)
+    cam = torch.nn.functional.interpolate(
+        cam[:, None], size=(SIZE, SIZE), mode="bilinear", align_corners=False
+    )[:, 0]
+    flat = cam.reshape(len(cam), -1)
+    low, high = flat.min(1).values.view(-1, 1, 1), flat.max(1).values.view(-1, 1, 1)
+    span = high - low
+    scaled = (cam - low) / torch.where(span > 0, span, 1.0)
+    return torch.where(span > 0, scaled, 0.0).detach().numpy()
+
+
+@pytest.mark.parametrize("freeze", [None, "backbone"])
+def test_a_layer_whose_output_is_changed_in_place_later(trained, freeze):
+    # timm's BatchNorm layers are followed by ReLU(inplace=True), a block's
+    # last BatchNorm by "x += shortcut": the map must be of the named layer.
+    clf, X, y = trained
+    if freeze:
+        clf = CNNClassifier(
+            "test_resnet",
+            pretrained=False,
+            freeze="backbone",
+            image_size=SIZE,
+            batch_size=16,
+            max_epochs=1,
+            random_state=0,
+        ).fit(X[:32], y[:32])
+    for layer in ("bn1", "layer2.0.bn2"):
+        maps = gradcam(clf, X[1:4], layer=layer, target="square")
+        expected = _reference_gradcam(clf, X[1:4], layer, "square")
+        np.testing.assert_allclose(maps, expected, atol=1e-5)
+
+
+def test_tta_models_explain_the_class_that_predict_gives(trained):
+    _, X, y = trained
+    clf = CNNClassifier(
+        "test_resnet",
+        pretrained=False,
+        image_size=SIZE,
+        batch_size=16,
+        max_epochs=2,
+        lr=3e-3,
+        tta="flips",
+        random_state=0,
+    ).fit(X[:96], y[:96])
+    predicted = clf.predict(X)
+    plain = clf.set_params(tta=None).predict(X)
+    clf.set_params(tta="flips")
+    assert (predicted != plain).any()  # the views change some predictions
+    np.testing.assert_array_equal(gradcam(clf, X), gradcam(clf, X, target=predicted))
+
+
 def test_paths_are_read_like_predict(tmp_path, trained):
     clf, X, _ = trained
     paths = []
@@ -254,3 +323,15 @@ def test_plot_bad_inputs(trained):
         plot_gradcam(X[:2], np.zeros((2, 8, 8)), y_true=["a"])
     with pytest.raises(ValueError, match=r"\(n_samples, height, width\)"):
         plot_gradcam(X[:2], np.zeros((2, 8)))
+
+
+def test_class_names_index_only_labels_in_their_range():
+    from skmedimg.inspection._plot import _label_name
+
+    names = ["healthy", "tumour"]
+    assert _label_name(np.int64(1), names) == "tumour"
+    assert _label_name(0, names) == "healthy"
+    assert _label_name(-1, names) == "-1"  # not the last name
+    assert _label_name(0.7, names) == "0.7"  # not the first
+    assert _label_name(2, names) == "2"
+    assert _label_name("x", {"x": "lesion"}) == "lesion"

@@ -123,6 +123,9 @@ def test_summary_is_json_serialisable_with_plain_python_types():
     summary = classification_summary(y_true, y_pred, y_proba=proba)
     text = json.dumps(summary, allow_nan=False)
     assert json.loads(text) == json.loads(json.dumps(summary))
+    # pos_label as the estimator's classes_ give it: a numpy scalar
+    chosen = classification_summary(y_true, y_pred, pos_label=np.unique(y_true)[1])
+    assert json.loads(json.dumps(chosen))["pos_label"] == 1
 
     def walk(value):
         if isinstance(value, dict):
