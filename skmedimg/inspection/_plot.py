@@ -96,6 +96,8 @@ def plot_gradcam(
             f"heatmaps must have shape (n_samples, height, width), got {heatmaps.shape}"
         )
     n_samples, height, width = heatmaps.shape
+    if n_samples == 0:
+        raise ValueError("no heat maps to plot (an empty batch)")
     rgb = read_images(images, size=(height, width), color="rgb")
     if len(rgb) != n_samples:
         raise ValueError(f"{len(rgb)} images but {n_samples} heat maps")

@@ -71,7 +71,9 @@ def plot_confusion_matrix(
     ['1', '50.0%']
     >>> plt.close(fig)
     """
-    if normalize is not None and normalize not in _NORMALIZE:
+    if normalize is not None and (
+        not isinstance(normalize, str) or normalize not in _NORMALIZE
+    ):
         raise ValueError(
             f"normalize must be 'true', 'pred', 'all' or None; got {normalize!r}."
         )

@@ -31,19 +31,17 @@ def planted_squares(n_samples, seed):
     return X, y, corners
 
 
+def _resnet(**params):
+    """The tiny ResNet of these tests, random weights, seeded."""
+    defaults = dict(pretrained=False, image_size=SIZE, batch_size=16, random_state=0)
+    return CNNClassifier("test_resnet", **{**defaults, **params})
+
+
 @pytest.fixture(scope="module")
 def trained():
     """A tiny ResNet, fine-tuned from random weights, that learned the squares."""
     X, y, _ = planted_squares(160, seed=0)
-    clf = CNNClassifier(
-        "test_resnet",
-        pretrained=False,
-        image_size=SIZE,
-        batch_size=16,
-        max_epochs=6,
-        lr=3e-3,
-        random_state=0,
-    ).fit(X, y)
+    clf = _resnet(max_epochs=6, lr=3e-3).fit(X, y)
     return clf, X, y
 
 
@@ -199,15 +197,7 @@ def test_frozen_backbone_and_pipeline(trained):
     big = [np.kron(img, np.ones((2, 2), dtype=np.uint8)) for img in X[:32]]
     model = make_pipeline(
         ImageResizer(size=SIZE),
-        CNNClassifier(
-            "test_resnet",
-            pretrained=False,
-            freeze="backbone",
-            image_size=SIZE,
-            batch_size=16,
-            max_epochs=1,
-            random_state=0,
-        ),
+        _resnet(freeze="backbone", max_epochs=1),
     ).fit(big, y[:32])
     maps = gradcam(model, big[:3])
     assert maps.shape == (3, SIZE, SIZE)
@@ -249,15 +239,7 @@ def test_a_layer_whose_output_is_changed_in_place_later(trained, freeze):
     # last BatchNorm by "x += shortcut": the map must be of the named layer.
     clf, X, y = trained
     if freeze:
-        clf = CNNClassifier(
-            "test_resnet",
-            pretrained=False,
-            freeze="backbone",
-            image_size=SIZE,
-            batch_size=16,
-            max_epochs=1,
-            random_state=0,
-        ).fit(X[:32], y[:32])
+        clf = _resnet(freeze="backbone", max_epochs=1).fit(X[:32], y[:32])
     for layer in ("bn1", "layer2.0.bn2"):
         maps = gradcam(clf, X[1:4], layer=layer, target="square")
         expected = _reference_gradcam(clf, X[1:4], layer, "square")
@@ -266,16 +248,7 @@ def test_a_layer_whose_output_is_changed_in_place_later(trained, freeze):
 
 def test_tta_models_explain_the_class_that_predict_gives(trained):
     _, X, y = trained
-    clf = CNNClassifier(
-        "test_resnet",
-        pretrained=False,
-        image_size=SIZE,
-        batch_size=16,
-        max_epochs=2,
-        lr=3e-3,
-        tta="flips",
-        random_state=0,
-    ).fit(X[:96], y[:96])
+    clf = _resnet(max_epochs=2, lr=3e-3, tta="flips").fit(X[:96], y[:96])
     predicted = clf.predict(X)
     plain = clf.set_params(tta=None).predict(X)
     clf.set_params(tta="flips")
@@ -323,6 +296,8 @@ def test_plot_bad_inputs(trained):
         plot_gradcam(X[:2], np.zeros((2, 8, 8)), y_true=["a"])
     with pytest.raises(ValueError, match=r"\(n_samples, height, width\)"):
         plot_gradcam(X[:2], np.zeros((2, 8)))
+    with pytest.raises(ValueError, match="no heat maps to plot"):
+        plot_gradcam(X[:0], np.zeros((0, 8, 8)))
 
 
 def test_class_names_index_only_labels_in_their_range():

@@ -97,9 +97,10 @@ def test_confusion_matrix_labels_order_and_absent_class():
     assert texts[6:] == ["0\n0.0%"] * 3  # no sample of class 2: no division by 0
 
 
-def test_confusion_matrix_bad_normalize():
+@pytest.mark.parametrize("normalize", ["rows", ["true"], 1])
+def test_confusion_matrix_bad_normalize(normalize):
     with pytest.raises(ValueError, match="normalize must be 'true', 'pred', 'all'"):
-        plot_confusion_matrix([0, 1], [0, 1], normalize="rows")
+        plot_confusion_matrix([0, 1], [0, 1], normalize=normalize)
 
 
 def _skorch_like_history(n_epochs=6):
