@@ -112,11 +112,19 @@ class BatchAugment(nn.Module):
         scale = 1.0 + uniform(self.zoom)
         cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
         # grid_sample maps output coordinates to input coordinates, in [-1, 1]
-        # units; a shift of a fraction f of the size is 2 f in those units.
+        # units; a shift of a fraction f of the size is 2 f in those units. A
+        # rotation in those units shears a non-square image: the aspect ratio
+        # goes into the off-diagonal terms, so that pixels turn by the angle.
+        height, width = x.shape[-2:]
+        aspect = height / width
         theta = torch.stack(
             [
-                torch.stack([cos * sx, -sin * sy, uniform(2.0 * self.shift)], -1),
-                torch.stack([sin * sx, cos * sy, uniform(2.0 * self.shift)], -1),
+                torch.stack(
+                    [cos * sx, -sin * sy * aspect, uniform(2.0 * self.shift)], -1
+                ),
+                torch.stack(
+                    [sin * sx / aspect, cos * sy, uniform(2.0 * self.shift)], -1
+                ),
             ],
             dim=1,
         )

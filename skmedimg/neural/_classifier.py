@@ -592,6 +592,10 @@ default="adam"
     batch_size : int, default=32
         Images per batch, for training and prediction. When larger than the
         training set it is reduced to the training set size, with a warning.
+        When the training images would leave a last batch of one image, that
+        batch is dropped (BatchNorm cannot train on one image): each epoch
+        leaves out one image, another one each epoch since the order is
+        shuffled.
     max_epochs : int, default=10
         Maximum number of passes over the training data.
     early_stopping : int or None, default=None
@@ -622,7 +626,9 @@ default="adam"
     lr_schedule : {"plateau", "cosine", "onecycle"} or None, default=None
         ``"plateau"``: divide the learning rate by 5 after 2 epochs without
         improvement of the validation loss (training loss without a
-        validation split), Keras' ReduceLROnPlateau. ``"cosine"``: cosine
+        validation split), as Keras' ReduceLROnPlateau with ``patience=2``
+        (torch's ``patience=1``: ``callbacks__lr_scheduler__patience`` counts
+        the bad epochs tolerated before the one that reduces). ``"cosine"``: cosine
         annealing to 0 over ``max_epochs``. ``"onecycle"``: the one-cycle
         policy stepped every batch (:class:`torch.optim.lr_scheduler.OneCycleLR`
         peaking at ``lr`` after 30% of the steps; momentum is not cycled, so
@@ -1140,7 +1146,9 @@ default=None
                 policy="ReduceLROnPlateau",
                 monitor="valid_loss" if has_valid else "train_loss",
                 factor=0.2,
-                patience=2,
+                # torch reduces after patience + 1 bad epochs, Keras after
+                # patience: 1 here is Keras' patience=2 that the docs promise
+                patience=1,
             )
             callbacks.append(("lr_scheduler", scheduler))
         elif self.lr_schedule == "cosine":

@@ -22,20 +22,15 @@ def _smoothed_targets(target, n_classes, label_smoothing):
     return q
 
 
-def _weighted_mean(per_sample, target, weight):
-    if weight is None:
-        return per_sample.mean()
-    w = weight.to(per_sample.dtype)[target]
-    return (per_sample * w).sum() / w.sum().clamp_min(1e-12)
-
-
 class FocalLoss(nn.Module):
     """Focal loss (Lin et al., 2017) for multi-class classification.
 
-    ``loss = -sum_c q_c (1 - p_c)^gamma log p_c`` per sample, where ``p`` is
-    the softmax of the logits and ``q`` the (optionally smoothed) one-hot
-    target; it down-weights easy, well-classified samples. ``gamma=0`` is the
-    cross-entropy.
+    ``loss = -sum_c w_c q_c (1 - p_c)^gamma log p_c`` per sample, where ``p``
+    is the softmax of the logits, ``q`` the (optionally smoothed) one-hot
+    target and ``w`` the class weights; the batch's sum is divided by the
+    sum of the weights of its targets. It down-weights easy, well-classified
+    samples. ``gamma=0`` is the cross-entropy, weights and label smoothing
+    included.
 
     Parameters
     ----------
@@ -72,8 +67,14 @@ class FocalLoss(nn.Module):
         log_p = F.log_softmax(logits, dim=-1)
         q = _smoothed_targets(target, logits.shape[-1], self.label_smoothing)
         focus = (1.0 - log_p.exp()).clamp_min(0.0) ** self.gamma
-        per_sample = -(q * focus * log_p).sum(dim=-1)
-        return _weighted_mean(per_sample, target, self.weight)
+        if self.weight is None:
+            return -(q * focus * log_p).sum(dim=-1).mean()
+        # As CrossEntropyLoss: each class's term (the smoothed mass included)
+        # weighted by that class's weight; the sum divided by the weights of
+        # the targets.
+        w = self.weight.to(log_p.dtype)
+        total = -(q * w * focus * log_p).sum()
+        return total / w[target].sum().clamp_min(1e-12)
 
 
 class FalseNegativeLoss(nn.Module):

@@ -1,5 +1,6 @@
 """Losses, augmentation and batch iteration."""
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -19,7 +20,8 @@ def test_focal_loss_generalises_cross_entropy():
     torch.manual_seed(0)
     logits, target = torch.randn(16, 4), torch.randint(0, 4, (16,))
     weight = torch.tensor([1.0, 2.0, 0.5, 1.0])
-    for kwargs in ({}, {"weight": weight}, {"label_smoothing": 0.1}):
+    both = {"weight": weight, "label_smoothing": 0.1}
+    for kwargs in ({}, {"weight": weight}, {"label_smoothing": 0.1}, both):
         expected = F.cross_entropy(logits, target, **kwargs)
         got = FocalLoss(gamma=0.0, **kwargs)(logits, target)
         assert torch.isclose(got, expected, atol=1e-6), kwargs
@@ -116,3 +118,30 @@ def test_tensor_batch_iterator_slices_and_shuffles():
     assert len(it) == 2 == len(list(it))
     with pytest.raises(ValueError, match="10 samples but y has 3"):
         TensorDataset(X, y[:3])
+
+
+def _line_angle(image):
+    """Angle of the principal axis of the bright pixels, in degrees [0, 180)."""
+    rows, cols = np.nonzero(image > 0.5)
+    cov = np.cov(np.stack([cols - cols.mean(), rows - rows.mean()]))
+    direction = np.linalg.eigh(cov)[1][:, -1]
+    return np.degrees(np.arctan2(direction[1], direction[0])) % 180
+
+
+@pytest.mark.parametrize("height, width", [(64, 64), (32, 96), (96, 32)])
+def test_rotation_turns_every_direction_by_the_angle(monkeypatch, height, width):
+    # In grid_sample's [-1, 1] units a plain rotation shears a non-square
+    # image: horizontal lines turned 6.9 degrees and vertical ones 47.8 for
+    # 20 asked, at 32 x 96.
+    from skmedimg.neural import BatchAugment
+
+    monkeypatch.setattr(torch, "rand", lambda n, device=None: torch.ones(n))
+    augment = BatchAugment(rotation=20.0)  # rand 1: +20 degrees, no flip
+    horizontal = torch.zeros(1, 1, height, width)
+    horizontal[0, 0, height // 2, width // 4 : 3 * width // 4] = 1.0
+    vertical = torch.zeros(1, 1, height, width)
+    vertical[0, 0, height // 4 : 3 * height // 4, width // 2] = 1.0
+    turned_h = _line_angle(augment(horizontal)[0, 0].numpy())
+    turned_v = _line_angle(augment(vertical)[0, 0].numpy())
+    assert abs((180 - turned_h) - 20) < 2.5
+    assert abs((90 - turned_v) - 20) < 2.5

@@ -149,6 +149,18 @@ def test_lr_schedules(data, schedule):
         assert lrs[-1] < 0.1
 
 
+def test_plateau_divides_the_rate_after_two_epochs_without_improvement(data):
+    # Keras' ReduceLROnPlateau(factor=0.2, patience=2), as documented: with a
+    # rate too small to change the loss, every epoch after the first is "no
+    # improvement", and the rate drops after the 3rd, the 5th and the 7th.
+    X, y = data
+    clf = tiny(
+        lr_schedule="plateau", optimizer="sgd", momentum=0.0, lr=1e-5, max_epochs=8
+    ).fit(X, y)
+    expected = [1e-5] * 3 + [2e-6] * 2 + [4e-7] * 2 + [8e-8]
+    np.testing.assert_allclose(clf.history_["lr"], expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "loss, extra",
     [
