@@ -248,7 +248,10 @@ def test_page_lists_the_models_and_serves_its_assets(model_and_images):
         page = client.get("/")
         assert page.status_code == 200
         html = page.get_data(as_text=True)
-        assert '<option value="first">' in html and '<option value="second">' in html
+        classes = json.dumps([str(c) for c in load_model(model_path).classes_])
+        for name in ("first", "second"):
+            # the page orders a model's probabilities by its classes
+            assert f"<option value=\"{name}\" data-classes='{classes}'>" in html
         assert 'id="drop"' in html and 'id="predict"' in html
         assert "<script src=" in html and "http" not in html.split("<body")[0]
         csp = page.headers["Content-Security-Policy"]
@@ -263,6 +266,12 @@ def test_page_lists_the_models_and_serves_its_assets(model_and_images):
     with create_app({"<b>x</b>": model_path}).test_client() as client:
         html = client.get("/").get_data(as_text=True)
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+    # so are class names, in the attribute that lists them
+    odd = load_model(model_path)
+    odd.classes_ = np.array(["a'b", "<i>"], dtype=object)
+    with create_app({"odd": odd}).test_client() as client:
+        html = client.get("/").get_data(as_text=True)
+    assert "<i>" not in html and "a'b" not in html.split("data-classes=")[1][:40]
 
 
 def test_only_loopback_host_names_are_answered_by_default(model_and_images):
