@@ -271,7 +271,41 @@ def _fmt(value):
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True):
+def _match_class(model, text, option):
+    """Return the class of ``model`` that ``text`` spells (a command-line value)."""
+    matches = [c for c in model.classes_ if str(c) == text]
+    if not matches:
+        raise CommandError(
+            f"{option} {text!r} is not one of the classes "
+            f"{[str(c) for c in model.classes_]}"
+        )
+    return matches[0]
+
+
+def _positive_class(model, text):
+    """Return the class whose sensitivity a binary report gives.
+
+    ``--positive-class``, else, for a model trained with the false-negative
+    loss, the class that is not its negative one, else ``None`` (the second
+    class, as :func:`~skmedimg.metrics.classification_summary` chooses).
+    """
+    if len(model.classes_) != 2:
+        if text is not None:
+            raise CommandError(
+                "--positive-class applies to models of two classes; this one has "
+                f"{len(model.classes_)}"
+            )
+        return None
+    if text is not None:
+        return _match_class(model, text, "--positive-class")
+    negative = getattr(model, "criterion__negative_class", None)
+    if getattr(model, "loss", None) == "false_negative" and negative is not None:
+        others = [c for c in model.classes_ if c != negative]
+        return others[0] if len(others) == 1 else None
+    return None
+
+
+def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=None):
     """Predict, print the report and write report.json and the plots."""
     import matplotlib
 
@@ -295,7 +329,16 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True):
     console.say(
         classification_report(y, y_pred, labels=labels, digits=4, zero_division=0)
     )
-    summary = classification_summary(y, y_pred, y_proba=proba, labels=labels)
+    pos_label = _positive_class(model, positive)
+    summary = classification_summary(
+        y, y_pred, y_proba=proba, labels=labels, pos_label=pos_label
+    )
+    if "pos_label" in summary and not np.any(np.asarray(y) == summary["pos_label"]):
+        console.warn(
+            f"no test image of the positive class {summary['pos_label']!r}: its "
+            "sensitivity is undefined (reported as 0); use --positive-class to "
+            "name the class the report's sensitivity is about"
+        )
 
     fig = plot_confusion_matrix(y, y_pred, labels=labels)
     _figure(fig).savefig(out / "confusion_matrix.png", dpi=120, bbox_inches="tight")
@@ -462,6 +505,14 @@ def _cmd_train(args, console, *, data=None):
         + ", ".join(f"{c}: {n}" for c, n in zip(classes, counts, strict=True))
         + f"), testing on {len(y_test)}"
     )
+    positive = getattr(args, "positive_class", None)
+    if positive is not None and (
+        len(classes) != 2 or positive not in [str(c) for c in classes]
+    ):
+        raise CommandError(
+            f"--positive-class {positive!r}: needs two classes, one of them "
+            f"spelled so; the classes are {[str(c) for c in classes]}"
+        )
     if args.cv and counts.min() < args.cv:
         raise CommandError(
             f"--cv {args.cv}: the smallest class ({classes[counts.argmin()]!r}) "
@@ -487,7 +538,9 @@ def _cmd_train(args, console, *, data=None):
     }
     if cv_result is not None:
         extra["cross_validation"] = cv_result
-    _evaluate(model, X_test, y_test, out, console, extra=extra)
+    _evaluate(
+        model, X_test, y_test, out, console, extra=extra, positive=args.positive_class
+    )
     console.say(f"Model saved to {out / _MODEL_FILE}")
     return 0
 
@@ -522,6 +575,7 @@ def _cmd_evaluate(args, console):
     from .neural import load_model
 
     model = load_model(_model_path(args.model))
+    _positive_class(model, args.positive_class)  # a bad name: before reading
     X, y, _ = _load_dataset(args.data_dir, "test")
     X, y, _ = _drop_unreadable(X, y, console, args.n_jobs)
     _evaluate(
@@ -532,6 +586,7 @@ def _cmd_evaluate(args, console):
         console,
         gradcam=False,
         extra={"model": str(args.model)},
+        positive=args.positive_class,
     )
     return 0
 
@@ -685,17 +740,35 @@ def _cmd_explain(args, console):
     images, _, failures = _read_for_model(model, [args.image], None, False)
     if failures:
         raise CommandError(f"cannot read {failures[0][0]}: {failures[0][1]}")
-    target = args.target if args.target is not None else None
-    maps = gradcam(model, images, target=target)
     pred = model.predict(images)
-    plot_gradcam(images, maps, y_pred=pred, path=args.out)
-    console.say(f"predicted {pred[0]!s}; Grad-CAM written to {args.out}")
+    # the class as the command line spells it (classes may be numbers)
+    target = (
+        pred[0] if args.target is None else _match_class(model, args.target, "--target")
+    )
+    maps = gradcam(model, images, target=target)
+    fig = plot_gradcam(images, maps, y_pred=pred)
+    fig.suptitle(f"Grad-CAM of class {target!s}")
+    fig.savefig(args.out, dpi=100)
+    console.say(
+        f"predicted {pred[0]!s}; Grad-CAM of class {target!s} written to {args.out}"
+    )
     return 0
 
 
 # --------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------
+
+
+def _add_positive(parser):
+    parser.add_argument(
+        "--positive-class",
+        default=None,
+        metavar="CLASS",
+        help="two classes: the class whose sensitivity the report gives (default: "
+        "the class other than --negative-class with --loss false_negative, else "
+        "the second in sorted order)",
+    )
 
 
 def _add_common(parser):
@@ -867,6 +940,7 @@ def _build_parser():
     _add_training(
         demo, model_default="tf_efficientnet_lite0", epochs_default=30, size_default=128
     )
+    _add_positive(demo)
     _add_common(demo)
     demo.set_defaults(
         func=_cmd_demo, test_size=0.25, test_dir=None, data_dir="(phantoms)"
@@ -885,6 +959,7 @@ def _build_parser():
     )
     train.add_argument("--out", default="skmedimg-model", help="output folder")
     _add_training(train, model_default="tf_efficientnet_lite0", epochs_default=10)
+    _add_positive(train)
     _add_common(train)
     train.set_defaults(func=_cmd_train)
 
@@ -892,6 +967,7 @@ def _build_parser():
     evaluate.add_argument("model", help="model file or the folder holding it")
     evaluate.add_argument("data_dir")
     evaluate.add_argument("--out", default="skmedimg-evaluation")
+    _add_positive(evaluate)
     _add_common(evaluate)
     evaluate.set_defaults(func=_cmd_evaluate)
 

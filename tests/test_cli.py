@@ -471,3 +471,71 @@ def test_predict_finds_images_in_a_folder_below_a_hidden_one(
     assert sorted(Path(r["image"]).name for r in rows) == sorted(
         s.name for s in sources
     )
+
+
+def test_explain_writes_the_map_of_the_class_asked_for(tmp_path, capsys):
+    # Classes that are numbers: --target is matched as the command line
+    # spells it, and the figure and the message name the class explained.
+    from skmedimg.neural import CNNClassifier, save_model
+
+    X, y = make_phantoms(24, n_classes=2, image_size=32, random_state=0)
+    model = CNNClassifier(
+        "test_efficientnet",
+        pretrained=False,
+        max_epochs=1,
+        image_size=32,
+        batch_size=8,
+        random_state=0,
+    ).fit(X, y)
+    path = save_model(model, tmp_path / "numbers.skmedimg")
+    image = tmp_path / "scan.png"
+    Image.fromarray(X[0]).save(image)
+    out = tmp_path / "map.png"
+    assert (
+        main(["explain", str(path), str(image), "--target", "1", "--out", str(out)])
+        == 0
+    )
+    assert "Grad-CAM of class 1 written to" in capsys.readouterr().out
+    assert Image.open(out).format == "PNG"
+    assert main(["explain", str(path), str(image), "--target", "7", "--quiet"]) == 1
+    assert (
+        "--target '7' is not one of the classes ['0', '1']" in capsys.readouterr().err
+    )
+
+
+def test_the_report_gives_the_sensitivity_of_the_positive_class(
+    trained, image_folder, tmp_path, capsys
+):
+    # Classes "healthy" and "lesion": by default the second, "lesion".
+    one = tmp_path / "one" / "lesion"
+    one.mkdir(parents=True)
+    for path in sorted((image_folder / "lesion").glob("*.png"))[:5]:
+        (one / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(trained), str(one.parent), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["metrics"]["pos_label"] == "lesion"
+    recall = report["metrics"]["per_class"]["lesion"]["recall"]
+    assert report["metrics"]["sensitivity"] == recall
+    # naming the other class: its sensitivity, and a warning that it is 0/0
+    argv = ["evaluate", str(trained), str(one.parent), "--out", str(out)]
+    assert main([*argv, "--positive-class", "healthy"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["metrics"]["pos_label"] == "healthy"
+    assert "no test image of the positive class 'healthy'" in capsys.readouterr().err
+    assert main([*argv, "--positive-class", "tumour", "--quiet"]) == 1
+    assert (
+        "--positive-class 'tumour' is not one of the classes" in capsys.readouterr().err
+    )
+
+
+def test_a_screening_model_reports_the_sensitivity_of_the_disease(
+    image_folder, tmp_path
+):
+    # trained with the false-negative loss and "lesion" as the negative class
+    # (an odd choice, to differ from the default): "healthy" is positive
+    argv = ["train", str(image_folder), "--out", str(tmp_path), *FAST]
+    screening = ["--loss", "false_negative", "--negative-class", "lesion"]
+    assert main([*argv, *screening]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["metrics"]["pos_label"] == "healthy"

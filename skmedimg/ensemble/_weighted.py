@@ -236,6 +236,14 @@ class ScoreWeightedVotingClassifier(
         kept = [(n, e) for n, e in zip(names, members, strict=True) if not _is_drop(e)]
         if not kept:
             raise ValueError("All estimators are dropped; at least one is required.")
+        not_estimators = [
+            n for n, e in kept if isinstance(e, type) or not hasattr(e, "fit")
+        ]
+        if not_estimators:
+            raise ValueError(
+                f"Members {not_estimators} are not estimator instances (or "
+                "'drop'); give each member as an estimator, e.g. GaussianNB()."
+            )
         not_classifiers = [
             n for n, e in kept if get_tags(e).estimator_type != "classifier"
         ]

@@ -363,6 +363,10 @@ def test_bad_members_are_errors_that_name_them(data):
         ).fit(X, y)
     with pytest.raises(ValueError, match=r"Members \['linear'\] are not classifiers"):
         ScoreWeightedVotingClassifier([("linear", LinearRegression())]).fit(X, y)
+    with pytest.raises(ValueError, match=r"Members \['s'\] are not estimator inst"):
+        ScoreWeightedVotingClassifier([("s", "notanest"), ("nb", GaussianNB())]).fit(
+            X, y
+        )
     with pytest.raises(ValueError, match="non-empty list of"):
         ScoreWeightedVotingClassifier([]).fit(X, y)
     with pytest.raises(ValueError, match="Names provided are not unique"):
