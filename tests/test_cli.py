@@ -476,17 +476,10 @@ def test_predict_finds_images_in_a_folder_below_a_hidden_one(
 def test_explain_writes_the_map_of_the_class_asked_for(tmp_path, capsys):
     # Classes that are numbers: --target is matched as the command line
     # spells it, and the figure and the message name the class explained.
-    from skmedimg.neural import CNNClassifier, save_model
+    from skmedimg.neural import save_model
+    from tests.helpers import phantom_model
 
-    X, y = make_phantoms(24, n_classes=2, image_size=32, random_state=0)
-    model = CNNClassifier(
-        "test_efficientnet",
-        pretrained=False,
-        max_epochs=1,
-        image_size=32,
-        batch_size=8,
-        random_state=0,
-    ).fit(X, y)
+    model, X, _ = phantom_model()
     path = save_model(model, tmp_path / "numbers.skmedimg")
     image = tmp_path / "scan.png"
     Image.fromarray(X[0]).save(image)

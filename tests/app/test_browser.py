@@ -12,7 +12,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("flask")
@@ -178,19 +177,9 @@ def test_bars_follow_the_class_order_of_the_model(browser, tmp_path):
     from PIL import Image
     from selenium.webdriver.common.by import By
 
-    from skmedimg.datasets import make_phantoms
-    from skmedimg.neural import CNNClassifier
+    from tests.helpers import phantom_model
 
-    X, y = make_phantoms(24, n_classes=2, image_size=32, random_state=0)
-    labels = np.array(["10", "2"])[y]
-    model = CNNClassifier(
-        "test_efficientnet",
-        pretrained=False,
-        max_epochs=1,
-        image_size=32,
-        batch_size=8,
-        random_state=0,
-    ).fit(X, labels)
+    model, X, _ = phantom_model(labels=["10", "2"])
     assert list(model.classes_) == ["10", "2"]
     path = tmp_path / "scan.png"
     Image.fromarray(X[0]).save(path)

@@ -448,18 +448,9 @@ def test_a_gray_model_reads_uploads_as_it_reads_files(tmp_path):
     # A colour upload for a color="gray" model: the page must give the
     # probabilities that model.predict_proba gives for the same file, where
     # the reader converts to luminance before resizing.
-    from skmedimg.datasets import make_phantoms
+    from tests.helpers import phantom_model
 
-    X, y = make_phantoms(24, n_classes=2, image_size=32, random_state=0)
-    model = CNNClassifier(
-        "test_efficientnet",
-        pretrained=False,
-        max_epochs=1,
-        image_size=24,
-        batch_size=8,
-        color="gray",
-        random_state=0,
-    ).fit(X, y)
+    model, _, _ = phantom_model(image_size=24, color="gray")
     rng = np.random.default_rng(0)
     path = tmp_path / "colour.png"
     Image.fromarray(rng.integers(0, 256, (61, 47, 3), dtype=np.uint8)).save(path)
