@@ -46,6 +46,8 @@ Usage::
         [--select-by accuracy] [--size 224] [--sets breastmnist]
 """
 
+import functools
+import hashlib
 import time
 from functools import partial
 
@@ -208,16 +210,17 @@ def select(
     return best["recipe"], records, fits
 
 
+@functools.cache
+def _file_digest(path):
+    # cached: the Training files are hashed for the test copies and again
+    # for the validation split
+    with open(path, "rb") as handle:
+        return hashlib.md5(handle.read(), usedforsecurity=False).hexdigest()
+
+
 def file_digests(paths):
     """The md5 of each file's bytes: identical files have the same digest."""
-    import hashlib
-
-    digests = []
-    for path in paths:
-        with open(path, "rb") as handle:
-            digest = hashlib.md5(handle.read(), usedforsecurity=False)
-        digests.append(digest.hexdigest())
-    return np.asarray(digests)
+    return np.asarray([_file_digest(str(path)) for path in paths])
 
 
 def split_apart_copies(X, y, test_size, seed=0):

@@ -186,14 +186,9 @@ def _fit_model(args, X, y, console):
     screening = {"negative_class": args.negative_class, "fn_weight": args.fn_weight}
     screening = {k: v for k, v in screening.items() if v is not None}
     if "negative_class" in screening:  # a label as the command line spells it
-        classes = np.unique(y)
-        matches = [c for c in classes if str(c) == screening["negative_class"]]
-        if not matches:
-            raise ValueError(
-                f"--negative-class {args.negative_class!r} is not one of the "
-                f"classes {[str(c) for c in classes]}"
-            )
-        screening["negative_class"] = matches[0]
+        screening["negative_class"] = _match_class(
+            np.unique(y), args.negative_class, "--negative-class"
+        )
     model.set_params(**{f"criterion__{k}": v for k, v in screening.items()})
     try:
         model.fit(X, y)
@@ -271,13 +266,12 @@ def _fmt(value):
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def _match_class(model, text, option):
-    """Return the class of ``model`` that ``text`` spells (a command-line value)."""
-    matches = [c for c in model.classes_ if str(c) == text]
+def _match_class(classes, text, option):
+    """Return the class among ``classes`` that ``text`` spells (an option's value)."""
+    matches = [c for c in classes if str(c) == text]
     if not matches:
         raise CommandError(
-            f"{option} {text!r} is not one of the classes "
-            f"{[str(c) for c in model.classes_]}"
+            f"{option} {text!r} is not one of the classes {[str(c) for c in classes]}"
         )
     return matches[0]
 
@@ -297,7 +291,7 @@ def _positive_class(model, text):
             )
         return None
     if text is not None:
-        return _match_class(model, text, "--positive-class")
+        return _match_class(model.classes_, text, "--positive-class")
     negative = getattr(model, "criterion__negative_class", None)
     if getattr(model, "loss", None) == "false_negative" and negative is not None:
         others = [c for c in model.classes_ if c != negative]
@@ -505,14 +499,13 @@ def _cmd_train(args, console, *, data=None):
         + ", ".join(f"{c}: {n}" for c, n in zip(classes, counts, strict=True))
         + f"), testing on {len(y_test)}"
     )
-    positive = getattr(args, "positive_class", None)
-    if positive is not None and (
-        len(classes) != 2 or positive not in [str(c) for c in classes]
-    ):
-        raise CommandError(
-            f"--positive-class {positive!r}: needs two classes, one of them "
-            f"spelled so; the classes are {[str(c) for c in classes]}"
-        )
+    if args.positive_class is not None:  # checked before training
+        if len(classes) != 2:
+            raise CommandError(
+                "--positive-class applies to two classes; the training folder "
+                f"has {len(classes)}"
+            )
+        _match_class(classes, args.positive_class, "--positive-class")
     if args.cv and counts.min() < args.cv:
         raise CommandError(
             f"--cv {args.cv}: the smallest class ({classes[counts.argmin()]!r}) "
@@ -743,7 +736,9 @@ def _cmd_explain(args, console):
     pred = model.predict(images)
     # the class as the command line spells it (classes may be numbers)
     target = (
-        pred[0] if args.target is None else _match_class(model, args.target, "--target")
+        pred[0]
+        if args.target is None
+        else _match_class(model.classes_, args.target, "--target")
     )
     maps = gradcam(model, images, target=target)
     fig = plot_gradcam(images, maps, y_pred=pred)

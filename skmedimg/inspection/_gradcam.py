@@ -279,10 +279,9 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
     X = check_images(X)
     n_samples = len(X)
     targets = None if target is None else np.asarray(target)
-    if targets is None and getattr(estimator, "tta", None):
-        # The maps are of the image itself, but "the predicted class" is what
-        # predict says, which averages the flipped views too.
-        targets = np.asarray(estimator.predict(X))
+    # The maps are of the image itself, but with test-time augmentation "the
+    # predicted class" is what predict says over the flipped views too.
+    predict_targets = target is None and bool(getattr(estimator, "tta", None))
     if targets is not None and targets.ndim == 1 and len(targets) != n_samples:
         raise ValueError(
             f"target has {len(targets)} labels but X has {n_samples} images"
@@ -306,6 +305,8 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
             batch_targets = targets
             if targets is not None and targets.ndim == 1:
                 batch_targets = targets[start : start + batch_size]
+            elif predict_targets:  # from the batch already decoded
+                batch_targets = np.asarray(estimator.predict(images))
             maps = _batch_maps(
                 module,
                 target_layer,

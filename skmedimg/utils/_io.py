@@ -456,11 +456,12 @@ def _pydicom():
 def _read_dicom(path, max_pixels=None):
     pydicom = _pydicom()
     try:
-        # The header first: frames and size are checked before any pixel
-        # data is decompressed (a small RLE file can claim gigapixels).
-        header = pydicom.dcmread(path, stop_before_pixels=True)
-        n_frames = int(getattr(header, "NumberOfFrames", 1) or 1)
-        rows, columns = int(header.Rows), int(header.Columns)
+        # Reading keeps the pixel data as stored (compressed, at most the
+        # file's size); it is decoded by ``pixel_array``, after frames and
+        # size are checked (a small RLE file can claim gigapixels).
+        ds = pydicom.dcmread(path)
+        n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        rows, columns = int(ds.Rows), int(ds.Columns)
     except Exception as exc:  # pydicom raises many types for bad files
         raise _ItemError(f"unreadable DICOM file ({exc})") from None
     if n_frames > 1:
@@ -471,7 +472,6 @@ def _read_dicom(path, max_pixels=None):
             f"max_pixels={max_pixels} (decompression bomb guard)"
         )
     try:
-        ds = pydicom.dcmread(path)
         arr = ds.pixel_array
     except Exception as exc:
         raise _ItemError(f"unreadable DICOM file ({exc})") from None
