@@ -141,6 +141,31 @@ def _folds_arg(value):
     return folds
 
 
+def _none(value):
+    """``"none"`` on the command line is ``None`` for the estimator."""
+    return None if value == "none" else value
+
+
+def _epochs_or_none(value):
+    return value if value == "none" else int(value)
+
+
+def _budget_arg(value):
+    """Seconds from ``900``, ``90s``, ``15m``, ``1.5h``."""
+    text = value.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
+    number = text[:-1] if scale else text
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: a duration such as 900, 90s, 15m or 1.5h"
+        ) from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be positive")
+    return seconds
+
+
 def _freeze_arg(value):
     return int(value) if value.isdigit() else value
 
@@ -148,26 +173,34 @@ def _freeze_arg(value):
 def _make_model(args, pretrained):
     from .neural import CNNClassifier
 
+    def auto(value):  # an option not given: the recipe's value
+        return "auto" if value is None else value
+
+    def auto_or_none(value):  # and "none" given: None
+        return "auto" if value is None else _none(value)
+
     return CNNClassifier(
         model_name=args.model,
         pretrained=pretrained,
-        freeze=args.freeze,
-        max_epochs=args.epochs,
-        augment=args.augment,
-        image_size=args.image_size,
+        recipe=None if args.recipe == "none" else args.recipe,
+        time_budget=args.time_budget,
+        freeze=auto(args.freeze),
+        max_epochs=auto(args.epochs),
+        augment=auto_or_none(args.augment),
+        image_size=auto(args.image_size),
         color=args.color,
         batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        lr_schedule=args.lr_schedule,
-        label_smoothing=args.label_smoothing,
+        optimizer=auto(args.optimizer),
+        lr=auto(args.lr),
+        weight_decay=auto(args.weight_decay),
+        lr_schedule=auto_or_none(args.lr_schedule),
+        label_smoothing=auto(args.label_smoothing),
         dropout=args.dropout,
         class_weight=args.class_weight,
         loss=args.loss,
         ema=args.ema,
         tta=args.tta,
-        early_stopping=args.early_stopping,
+        early_stopping=auto_or_none(args.early_stopping),
         device=args.device,
         precision=args.precision,
         random_state=args.random_state,
@@ -528,6 +561,14 @@ def _cmd_train(args, console, *, data=None):
         "timings": {"load_s": load_s, "fit_s": fit_s},
         "best_epoch": getattr(model, "best_epoch_", None),
         "n_epochs": getattr(model, "n_epochs_", None),
+        "recipe": {
+            "name": model.recipe_,
+            "params": {
+                k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in model.recipe_params_.items()
+            },
+            "reason": model.recipe_reason_,
+        },
     }
     if cv_result is not None:
         extra["cross_validation"] = cv_result
@@ -776,9 +817,14 @@ def _add_common(parser):
     )
 
 
-def _add_training(parser, *, model_default, epochs_default, size_default=None):
+def _add_training(parser, *, model_default, budget_default=None):
+    from .neural._backbone import SHIPPED_WEIGHTS
+
+    offline = ", ".join(sorted(SHIPPED_WEIGHTS))
     parser.add_argument(
-        "--model", default=model_default, help="timm backbone name (%(default)s)"
+        "--model",
+        default=model_default,
+        help=f"timm backbone name (%(default)s); real weights offline: {offline}",
     )
     parser.add_argument(
         "--pretrained",
@@ -788,26 +834,50 @@ def _add_training(parser, *, model_default, epochs_default, size_default=None):
         "warning), true, false, or a local weights file (default: auto)",
     )
     parser.add_argument(
-        "--freeze",
-        type=_freeze_arg,
-        default="backbone",
-        help="backbone, none, or the number of leading stages (%(default)s)",
+        "--recipe",
+        choices=["auto", "fine-tune", "linear-probe", "report", "none"],
+        default="auto",
+        help="training recipe: auto chooses fine-tune (at a size that fits the "
+        "time budget) or linear-probe from the device, the data and the budget; "
+        "fine-tune: AdamW, one-cycle, label smoothing, flips + small affine; "
+        "linear-probe: frozen backbone, linear head; report: the source reports' "
+        "ResNet-50 settings; none: the plain defaults. Options below override "
+        "the recipe (default: auto)",
     )
     parser.add_argument(
-        "--epochs", type=int, default=epochs_default, help="epochs (%(default)s)"
+        "--time-budget",
+        type=_budget_arg,
+        default=budget_default,
+        metavar="DURATION",
+        help="time for training with --recipe auto: 900, 90s, 15m, 1.5h (default: "
+        + (
+            "15 min per 5,000 images, at least 3 min"
+            if budget_default is None
+            else f"{budget_default:g} s"
+        )
+        + ")",
+    )
+    parser.add_argument(
+        "--freeze",
+        type=_freeze_arg,
+        default=None,
+        help="backbone, none, or the number of leading stages (default: the recipe's)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs (default: the recipe's)"
     )
     parser.add_argument(
         "--augment",
+        choices=["flip", "light", "medium", "standard", "none"],
         default=None,
-        help="augmentation preset: flip, light or medium (default: none)",
+        help="augmentation preset (default: the recipe's)",
     )
     parser.add_argument(
         "--image-size",
         type=int,
-        default=size_default,
-        help="input size in pixels (default: "
-        + ("the backbone's" if size_default is None else str(size_default))
-        + ")",
+        default=None,
+        help="input size in pixels (default: the recipe's; auto lowers it to fit "
+        "the time budget)",
     )
     parser.add_argument(
         "--color",
@@ -822,14 +892,17 @@ def _add_training(parser, *, model_default, epochs_default, size_default=None):
     parser.add_argument(
         "--optimizer",
         choices=["adam", "adamw", "sgd", "rmsprop"],
-        default="adam",
-        help="optimizer (%(default)s)",
+        default=None,
+        help="optimizer (default: the recipe's)",
     )
     parser.add_argument(
-        "--lr", type=float, default=1e-3, help="learning rate (%(default)s)"
+        "--lr", type=float, default=None, help="learning rate (default: the recipe's)"
     )
     parser.add_argument(
-        "--weight-decay", type=float, default=0.0, help="weight decay (%(default)s)"
+        "--weight-decay",
+        type=float,
+        default=None,
+        help="weight decay (default: the recipe's)",
     )
     parser.add_argument(
         "--dropout",
@@ -865,15 +938,15 @@ def _add_training(parser, *, model_default, epochs_default, size_default=None):
     )
     parser.add_argument(
         "--lr-schedule",
-        choices=["plateau", "cosine", "onecycle"],
+        choices=["plateau", "cosine", "onecycle", "none"],
         default=None,
-        help="learning-rate schedule (default: constant)",
+        help="learning-rate schedule; none: constant (default: the recipe's)",
     )
     parser.add_argument(
         "--label-smoothing",
         type=float,
-        default=0.0,
-        help="label smoothing of the loss (%(default)s)",
+        default=None,
+        help="label smoothing of the loss (default: the recipe's)",
     )
     parser.add_argument(
         "--ema",
@@ -890,10 +963,11 @@ def _add_training(parser, *, model_default, epochs_default, size_default=None):
     )
     parser.add_argument(
         "--early-stopping",
-        type=int,
+        type=_epochs_or_none,
         default=None,
         metavar="PATIENCE",
-        help="stop after PATIENCE epochs without validation improvement",
+        help="stop after PATIENCE epochs without validation improvement; none: "
+        "never (default: the recipe's)",
     )
     parser.add_argument(
         "--cv",
@@ -931,10 +1005,8 @@ def _build_parser():
     demo.add_argument(
         "--n-samples", type=int, default=480, help="phantoms to generate (%(default)s)"
     )
-    # The phantoms are 64 px: 128 px input keeps the demo quick on a CPU.
-    _add_training(
-        demo, model_default="tf_efficientnet_lite0", epochs_default=30, size_default=128
-    )
+    # The phantoms are few: a two-minute budget keeps the demo quick on a CPU.
+    _add_training(demo, model_default="tf_efficientnet_lite0", budget_default=120.0)
     _add_positive(demo)
     _add_common(demo)
     demo.set_defaults(
@@ -953,7 +1025,7 @@ def _build_parser():
         "(%(default)s)",
     )
     train.add_argument("--out", default="skmedimg-model", help="output folder")
-    _add_training(train, model_default="tf_efficientnet_lite0", epochs_default=10)
+    _add_training(train, model_default="tf_efficientnet_lite0")
     _add_positive(train)
     _add_common(train)
     train.set_defaults(func=_cmd_train)

@@ -6,6 +6,8 @@
   that builds backbones and resolves pretrained weights, offline first.
 * :func:`resolve_device`, :func:`resolve_precision`, :func:`autocast`: the one
   device / precision helper.
+* :data:`RECIPES` and :func:`plan_recipe`: the named training recipes and the
+  rule of ``recipe="auto"``.
 * :func:`save_model` / :func:`load_model`: a safe file format (safetensors +
   JSON) that runs no code on load.
 """
@@ -29,6 +31,7 @@ from ._device import autocast, resolve_device, resolve_precision
 from ._features import CNNFeatureExtractor
 from ._losses import FalseNegativeLoss, FocalLoss
 from ._persist import load_model, save_model
+from ._recipes import RECIPES, plan_recipe
 
 __all__ = [
     "AUGMENT_PRESETS",
@@ -39,6 +42,8 @@ __all__ = [
     "FocalLoss",
     "ImageClassifierModule",
     "load_model",
+    "plan_recipe",
+    "RECIPES",
     "make_augment",
     "save_model",
     "SHIPPED_WEIGHTS",

@@ -31,7 +31,7 @@ from skorch.utils import TeeGenerator
 from torch import nn
 
 from ..preprocessing._base import _check_size
-from ..utils import check_images
+from ..utils import check_images, read_image_sizes
 from ._augment import AUGMENT_PRESETS, make_augment
 from ._backbone import create_backbone, freeze_backbone, keep_frozen_in_eval
 from ._cache import (
@@ -53,6 +53,13 @@ from ._device import autocast, loaded_precision, resolve_device, resolve_precisi
 from ._device_lock import device_lock, release_cached_memory
 from ._losses import FalseNegativeLoss, FocalLoss
 from ._random import torch_random
+from ._recipes import (
+    RECIPE_PARAMS,
+    RECIPES,
+    describe,
+    measure_step_cost,
+    plan_recipe,
+)
 
 __all__ = ["CNNClassifier"]
 
@@ -112,6 +119,33 @@ def _pooled_width(backbone):
     ``head_hidden_size`` features.
     """
     return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
+
+
+_AUTO = StrOptions({"auto"})
+
+
+def _is_auto(value):
+    return isinstance(value, str) and value == "auto"
+
+
+def _source_side(X, n_probe=64):
+    """Return the larger side of the training images (up to ``n_probe`` of them).
+
+    Arrays give it at no cost; files are asked for their size only (headers,
+    no pixels). None when it cannot be told.
+    """
+    if isinstance(X, np.ndarray) and X.dtype != object and X.ndim >= 3:
+        return int(max(X.shape[1:3]))
+    n = len(X)
+    if n == 0:
+        return None
+    picks = [X[int(i)] for i in np.linspace(0, n - 1, min(n, n_probe)).round()]
+    try:
+        sizes = read_image_sizes(picks)
+    except Exception:  # an unreadable file is reported by the reading itself
+        return None
+    sides = [max(int(h), int(w)) for h, w in np.asarray(sizes).reshape(-1, 2)]
+    return int(np.median(sides)) if sides else None
 
 
 def _make_head(n_features, hidden, n_classes, dropout):
@@ -566,28 +600,58 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         :func:`create_backbone`). ``False``: random weights. A path: that
         ``.safetensors`` / ``.pth`` file. Never falls back silently to random
         weights.
-    freeze : {"none", "backbone"} or int, default="none"
+    recipe : {"auto", "fine-tune", "linear-probe", "report"} or None, \
+default="auto"
+        How to train, in one word: the values of the training parameters
+        left at ``"auto"`` (``freeze``, ``optimizer``, ``lr``,
+        ``weight_decay``, ``max_epochs``, ``lr_schedule``,
+        ``label_smoothing``, ``augment``, ``early_stopping``,
+        ``image_size``); a parameter you set is always kept.
+        ``"fine-tune"``: every weight trains, AdamW, one-cycle schedule
+        peaking at ``lr=1e-3``, weight decay 0.05, label smoothing 0.1, the
+        ``"standard"`` augmentation, 12-40 epochs (about 70,000 image
+        presentations): the most accurate recipe, made for GPUs.
+        ``"linear-probe"``: frozen backbone run once, a linear head trained
+        60 epochs (AdamW, cosine): the cheapest. ``"report"``: the source
+        reports' ResNet-50 settings (Adam 1e-4, ReduceLROnPlateau, early
+        stopping after 5 epochs, ``"light"`` augmentation, up to 50 epochs).
+        ``"auto"``: ``"fine-tune"`` at the largest input size (224, 192, 160,
+        128 or 96 px, never above 4 times the images' own size) that leaves
+        at least 6 epochs in ``time_budget``, measured on this device with a
+        few steps of the model; else ``"linear-probe"``. With
+        ``freeze="backbone"`` it is ``"linear-probe"``. ``None``: the plain
+        values (full fine-tuning, constant-rate Adam at 1e-3, no
+        augmentation, 10 epochs). What a fit chose is in ``recipe_``,
+        ``recipe_params_`` and ``recipe_reason_`` (printed with
+        ``verbose=1``). See :func:`skmedimg.neural.plan_recipe`.
+    time_budget : float or None, default=None
+        Seconds ``recipe="auto"`` may plan for the fit; ``None``: 0.18 s
+        per training image and at least 3 minutes (15 minutes for 5,000
+        images). The plan is an estimate from a measured training step;
+        the reason and the estimate are in ``recipe_reason_``.
+    freeze : {"none", "backbone", "auto"} or int, default="auto"
         ``"backbone"`` freezes every backbone weight and keeps its BatchNorm
         statistics fixed (eval mode); only the head trains. With no
         ``augment`` the backbone then runs once per fit (see Notes).
         ``"none"`` fine-tunes everything; an int ``k`` freezes the first
         ``k`` stages of timm's ``feature_info`` (and the stem).
+        ``"auto"``: the recipe's.
     head : tuple of int, default=()
         Hidden layer sizes of the head (ReLU); ``()`` is a linear head on the
         pooled features.
     dropout : float, default=0.0
         Dropout probability before every linear layer of the head.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
-default="adam"
-        Optimizer of the trainable parameters.
-    lr : float, default=1e-3
-        Learning rate.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop", "auto"} or torch optimizer \
+class, default="auto"
+        Optimizer of the trainable parameters (``"auto"``: the recipe's).
+    lr : float or "auto", default="auto"
+        Learning rate (the peak of the one-cycle schedule).
     momentum : float, default=0.9
         Momentum of ``"sgd"`` and ``"rmsprop"``; for ``"adam"`` and
         ``"adamw"`` it is the first-moment decay ``beta1`` (whose default,
         0.9, is Adam's), as fastai does, so a grid over ``momentum`` means
         something for every optimizer. Ignored by other optimizer classes.
-    weight_decay : float, default=0.0
+    weight_decay : float or "auto", default="auto"
         Weight decay (L2 for adam / sgd / rmsprop, decoupled for adamw).
     batch_size : int, default=32
         Images per batch, for training and prediction. When larger than the
@@ -596,9 +660,9 @@ default="adam"
         batch is dropped (BatchNorm cannot train on one image): each epoch
         leaves out one image, another one each epoch since the order is
         shuffled.
-    max_epochs : int, default=10
+    max_epochs : int or "auto", default="auto"
         Maximum number of passes over the training data.
-    early_stopping : int or None, default=None
+    early_stopping : int, None or "auto", default="auto"
         Patience in epochs: stop when the validation loss has not improved
         for that many epochs and restore the best weights. ``None``: no
         validation split, train ``max_epochs``.
@@ -623,7 +687,8 @@ default="adam"
         the training scores are those of the raw weights. It smooths the
         last epochs' noise of small or noisy training sets. ``None``: the
         weights of the last step (or of early stopping's best epoch).
-    lr_schedule : {"plateau", "cosine", "onecycle"} or None, default=None
+    lr_schedule : {"plateau", "cosine", "onecycle", "auto"} or None, \
+default="auto"
         ``"plateau"``: divide the learning rate by 5 after 2 epochs without
         improvement of the validation loss (training loss without a
         validation split), as Keras' ReduceLROnPlateau with ``patience=2``
@@ -645,19 +710,22 @@ default="cross_entropy"
         (default: ``classes_[0]``) and its weight with
         ``criterion__fn_weight`` (default 2). A module instance is used as
         given (``class_weight`` and ``label_smoothing`` then do not apply).
-    label_smoothing : float, default=0.0
+    label_smoothing : float or "auto", default="auto"
         Label smoothing of the loss.
-    augment : {"flip", "light", "medium"}, BatchAugment, callable or None, \
-default=None
+    augment : {"flip", "light", "medium", "standard", "auto"}, BatchAugment, \
+callable or None, default="auto"
         Augmentation of training batches, on the device: ``"flip"`` (h+v
         flips), ``"light"`` (h flip, rotation 10, shifts 0.05: the reports'
         ResNet-50 recipe), ``"medium"`` (flips, rotation 20, zoom 0.2, shifts
-        0.2: the reports' VGG / Inception recipes), a :class:`BatchAugment`,
+        0.2: the reports' VGG / Inception recipes), ``"standard"`` (flips,
+        rotation 10, zoom 0.1, shifts 0.05: the fine-tune recipe's), a
+        :class:`BatchAugment`,
         or a torchvision v2 transform applied per image (see
         :func:`make_augment`).
-    image_size : int or tuple (height, width), default=None
+    image_size : int or tuple (height, width), None or "auto", default="auto"
         Size the images are resized to; ``None`` takes the backbone's
-        ``input_size`` from timm's data config (224 for most).
+        ``input_size`` from timm's data config (224 for most); ``"auto"``
+        the recipe's (``recipe="auto"`` lowers it to fit the time budget).
     color : {"rgb", "gray"}, default="rgb"
         How images are decoded and held. ``"rgb"``: three channels, gray
         images repeated to three. ``"gray"``: one channel (colour images are
@@ -741,6 +809,14 @@ default=None
         timm's data config of the backbone (mean, std, input size ...).
     device_ : torch.device
         The device the model was trained on.
+    recipe_ : str or None
+        The named recipe the fit used (``"fine-tune"``, ``"linear-probe"``,
+        ``"report"``, or None for ``recipe=None``).
+    recipe_params_ : dict
+        The values the fit used for every recipe parameter (``"auto"``
+        resolved; ``image_size`` as a tuple or None).
+    recipe_reason_ : str
+        Why: the rule's reason and estimate, in one sentence.
     weights_source_ : str
         Where the backbone's weights came from (``"random"``,
         ``"file:<path>"``, ``"timm"``, ``"package:<path>"``).
@@ -827,28 +903,42 @@ default=None
     _parameter_constraints: dict = {
         "model_name": [str],
         "pretrained": ["boolean", str, os.PathLike],
+        "recipe": [StrOptions({"auto", *RECIPES}), None],
+        "time_budget": [Interval(Real, 0, None, closed="neither"), None],
         "freeze": [
-            StrOptions({"none", "backbone"}),
+            StrOptions({"none", "backbone", "auto"}),
             Interval(Integral, 0, None, closed="left"),
         ],
         "head": [tuple, list, None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions({*_OPTIMIZERS, "auto"}), type],
+        "lr": [Interval(Real, 0, None, closed="neither"), _AUTO],
         "momentum": [Interval(Real, 0, 1, closed="left")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left"), _AUTO],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
+        "max_epochs": [
+            Interval(Integral, 1, None, closed="left"),
+            _AUTO,
+        ],
+        "early_stopping": [
+            Interval(Integral, 1, None, closed="left"),
+            None,
+            _AUTO,
+        ],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "ema": [Interval(Real, 0, 1, closed="neither"), None],
         "tta": [StrOptions(set(_TTA_VIEWS)), None],
-        "lr_schedule": [StrOptions({"plateau", "cosine", "onecycle"}), None],
+        "lr_schedule": [StrOptions({"plateau", "cosine", "onecycle", "auto"}), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "loss": [StrOptions({"cross_entropy", "focal", "false_negative"}), nn.Module],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "augment": [StrOptions(set(AUGMENT_PRESETS)), callable, None],
-        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left"), _AUTO],
+        "augment": [StrOptions({*AUGMENT_PRESETS, "auto"}), callable, None],
+        "image_size": [
+            Interval(Integral, 1, None, closed="left"),
+            tuple,
+            None,
+            _AUTO,
+        ],
         "color": [StrOptions({"rgb", "gray"})],
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
@@ -866,25 +956,27 @@ default=None
         model_name="tf_efficientnet_lite0",
         *,
         pretrained=True,
-        freeze="none",
+        recipe="auto",
+        time_budget=None,
+        freeze="auto",
         head=(),
         dropout=0.0,
-        optimizer="adam",
-        lr=1e-3,
+        optimizer="auto",
+        lr="auto",
         momentum=0.9,
-        weight_decay=0.0,
+        weight_decay="auto",
         batch_size=32,
-        max_epochs=10,
-        early_stopping=None,
+        max_epochs="auto",
+        early_stopping="auto",
         validation_fraction=0.1,
         ema=None,
         tta=None,
-        lr_schedule=None,
+        lr_schedule="auto",
         class_weight=None,
         loss="cross_entropy",
-        label_smoothing=0.0,
-        augment=None,
-        image_size=None,
+        label_smoothing="auto",
+        augment="auto",
+        image_size="auto",
         color="rgb",
         device="auto",
         precision="auto",
@@ -899,6 +991,8 @@ default=None
     ):
         self.model_name = model_name
         self.pretrained = pretrained
+        self.recipe = recipe
+        self.time_budget = time_budget
         self.freeze = freeze
         self.head = head
         self.dropout = dropout
@@ -932,6 +1026,16 @@ default=None
         vars(self).update(kwargs)
 
     # ----------------------------------------------------------------- params
+
+    def _p(self, name):
+        """Return the value a fit uses for a recipe parameter ("auto" resolved)."""
+        resolved = self.__dict__.get("recipe_params_")
+        if resolved is not None:
+            return resolved[name]
+        value = getattr(self, name)
+        if _is_auto(value):
+            raise RuntimeError(f"{name}='auto' is resolved by fit")  # pragma: no cover
+        return value
 
     def _routed_params(self):
         """Return the ``**kwargs`` parameters (``module__x`` ...), as stored."""
@@ -1100,7 +1204,10 @@ default=None
                 compute_class_weight(mapping, classes=classes, y=y_enc),
                 dtype=torch.float32,
             )
-        common = {"weight": weight, "label_smoothing": float(self.label_smoothing)}
+        common = {
+            "weight": weight,
+            "label_smoothing": float(self._p("label_smoothing")),
+        }
         if self.loss == "cross_entropy":
             return nn.CrossEntropyLoss(**common, **kwargs)
         if self.loss == "focal":
@@ -1115,12 +1222,12 @@ default=None
         return FalseNegativeLoss(negative_index=int(matches[0]), **common, **kwargs)
 
     def _optimizer_params(self):
-        name = self.optimizer
+        name = self._p("optimizer")
         if isinstance(name, str):
             cls = _OPTIMIZERS[name]
         else:
             cls = name
-        kwargs = {"weight_decay": float(self.weight_decay)}
+        kwargs = {"weight_decay": float(self._p("weight_decay"))}
         if cls in (torch.optim.SGD, torch.optim.RMSprop):
             kwargs["momentum"] = float(self.momentum)
         elif cls in (torch.optim.Adam, torch.optim.AdamW):
@@ -1129,19 +1236,19 @@ default=None
 
     def _callbacks(self, has_valid, steps_per_epoch):
         callbacks = [("metrics", _EpochMetrics())]
-        if self.early_stopping is not None:
+        if self._p("early_stopping") is not None:
             callbacks.append(
                 (
                     "early_stopping",
                     EarlyStopping(
                         monitor="valid_loss",
-                        patience=int(self.early_stopping),
+                        patience=int(self._p("early_stopping")),
                         load_best=True,
                         sink=print if self.verbose else _silent,
                     ),
                 )
             )
-        if self.lr_schedule == "plateau":
+        if self._p("lr_schedule") == "plateau":
             scheduler = LRScheduler(
                 policy="ReduceLROnPlateau",
                 monitor="valid_loss" if has_valid else "train_loss",
@@ -1151,16 +1258,16 @@ default=None
                 patience=1,
             )
             callbacks.append(("lr_scheduler", scheduler))
-        elif self.lr_schedule == "cosine":
+        elif self._p("lr_schedule") == "cosine":
             scheduler = LRScheduler(
-                policy="CosineAnnealingLR", T_max=int(self.max_epochs)
+                policy="CosineAnnealingLR", T_max=int(self._p("max_epochs"))
             )
             callbacks.append(("lr_scheduler", scheduler))
-        elif self.lr_schedule == "onecycle":
+        elif self._p("lr_schedule") == "onecycle":
             scheduler = LRScheduler(
                 policy=torch.optim.lr_scheduler.OneCycleLR,
-                max_lr=float(self.lr),
-                total_steps=int(self.max_epochs) * max(1, int(steps_per_epoch)),
+                max_lr=float(self._p("lr")),
+                total_steps=int(self._p("max_epochs")) * max(1, int(steps_per_epoch)),
                 cycle_momentum=False,
                 step_every="batch",
             )
@@ -1197,8 +1304,8 @@ default=None
             module=module,
             criterion=criterion,
             optimizer=opt_cls,
-            lr=float(self.lr),
-            max_epochs=int(self.max_epochs),
+            lr=float(self._p("lr")),
+            max_epochs=int(self._p("max_epochs")),
             batch_size=int(batch_size),
             iterator_train=TensorBatchIterator,
             iterator_train__shuffle=True,
@@ -1253,7 +1360,7 @@ default=None
     def _make_module(self, backbone, config, n_classes, device):
         """Freeze the backbone and wrap it with a new head (fit and load_model)."""
         head = () if self.head is None else tuple(self.head)
-        frozen = freeze_backbone(backbone, self.freeze)
+        frozen = freeze_backbone(backbone, self._p("freeze"))
         head_module = _make_head(
             _pooled_width(backbone), head, n_classes, float(self.dropout)
         )
@@ -1262,9 +1369,61 @@ default=None
             head_module,
             mean=config["mean"],
             std=config["std"],
-            augment=make_augment(copy.deepcopy(self.augment)),
+            augment=make_augment(copy.deepcopy(self._p("augment"))),
             frozen=frozen,
             channels_last=torch.device(device).type in _CHANNELS_LAST_DEVICES,
+        )
+
+    def _plan(self, given, backbone, config, X, amp_dtype, routed):
+        """Resolve the recipe: the training parameters this fit uses."""
+        n_samples = len(X)
+        source_size = (
+            _source_side(X)
+            if self.recipe == "auto" and "image_size" not in given
+            else None
+        )
+        native = tuple(int(s) for s in config["input_size"][1:])
+        cfg = getattr(backbone, "pretrained_cfg", None) or {}
+        fixed = bool(
+            cfg.get("fixed_input_size", False)
+            if isinstance(cfg, dict)
+            else getattr(cfg, "fixed_input_size", False)
+        )
+        key = (
+            self.model_name,
+            tuple(sorted((k, repr(v)) for k, v in routed["module"].items())),
+            self.color,
+        )
+
+        def step_cost(size, train):
+            probe = ImageClassifierModule(
+                backbone,
+                _make_head(_pooled_width(backbone), (), 2, 0.0),
+                mean=config["mean"],
+                std=config["std"],
+                augment=make_augment("standard") if train else None,
+                channels_last=self.device_.type in _CHANNELS_LAST_DEVICES,
+            )
+            return measure_step_cost(
+                probe,
+                key,
+                size,
+                train,
+                device=self.device_,
+                amp_dtype=amp_dtype,
+                batch_size=int(self.batch_size),
+            )
+
+        return plan_recipe(
+            self.recipe,
+            n_samples=n_samples,
+            device=self.device_,
+            native_size=native,
+            time_budget=self.time_budget,
+            given=given,
+            step_cost=step_cost,
+            fixed_size=fixed,
+            source_size=source_size,
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1286,7 +1445,8 @@ default=None
             The fitted estimator.
         """
         routed = self._check_routed_params()
-        _check_size(self.image_size, "image_size")
+        if not _is_auto(self.image_size):
+            _check_size(self.image_size, "image_size")
         head = () if self.head is None else tuple(self.head)
         if not all(isinstance(h, Integral) and h > 0 for h in head):
             raise ValueError(
@@ -1330,21 +1490,35 @@ default=None
         # The global torch generators are shared by the threads of a
         # process: building the model and training hold them (see
         # _random.torch_random), decoding in between does not.
+        given = {
+            name: getattr(self, name)
+            for name in RECIPE_PARAMS
+            if not (
+                isinstance(getattr(self, name), str) and getattr(self, name) == "auto"
+            )
+        }
+        self.__dict__.pop("recipe_params_", None)
         with torch_random(seed, self.device_):
             backbone, config = create_backbone(
                 self.model_name,
                 pretrained=self.pretrained,
-                image_size=self.image_size,
+                image_size=given.get("image_size"),
                 **routed["module"],
             )
             self.data_config_ = config
             self.weights_source_ = backbone.weights_source
-            size = self.image_size or config["input_size"][1:]
+            plan = self._plan(given, backbone, config, X, amp_dtype, routed)
+            self.recipe_ = plan["recipe"]
+            self.recipe_params_ = plan["params"]
+            self.recipe_reason_ = plan["reason"]
+            if self.verbose:
+                print(describe(plan), flush=True)
+            size = self._p("image_size") or config["input_size"][1:]
             if isinstance(size, Integral):
                 size = (int(size), int(size))
             self.image_size_ = tuple(int(s) for s in size)
             module = self._make_module(backbone, config, n_classes, self.device_)
-            fast = self.freeze == "backbone" and self.augment is None
+            fast = self._p("freeze") == "backbone" and self._p("augment") is None
             if self.compile and not fast:
                 module.compile(**routed["compile"])
             cpu_state = torch.get_rng_state()
@@ -1386,7 +1560,7 @@ default=None
         else:
             data = images
 
-        if self.early_stopping is not None:
+        if self._p("early_stopping") is not None:
             train_idx, valid_idx = self._split(y_enc, rng)
             train = TensorDataset(data[train_idx], y_t[train_idx])
             valid = TensorDataset(data[valid_idx], y_t[valid_idx])

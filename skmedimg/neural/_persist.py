@@ -22,6 +22,7 @@ from ._backbone import create_backbone
 from ._classifier import CNNClassifier
 from ._device import loaded_precision, resolve_loading_device
 from ._random import torch_random
+from ._recipes import PLAIN
 
 __all__ = ["load_model", "save_model"]
 
@@ -122,6 +123,9 @@ def save_model(estimator, path):
         "n_epochs": estimator.n_epochs_,
         "best_epoch": estimator.best_epoch_,
         "frozen": module.frozen,
+        "recipe": estimator.recipe_,
+        "recipe_params": _jsonable(estimator.recipe_params_),
+        "recipe_reason": estimator.recipe_reason_,
     }
     tensors = {
         key: value.detach().to("cpu").contiguous().clone()
@@ -192,6 +196,17 @@ def _estimator_from_config(config):
     estimator.history_ = config["history"]
     estimator.n_epochs_ = config["n_epochs"]
     estimator.best_epoch_ = config["best_epoch"]
+    if "recipe_params" in config:
+        resolved = _from_json(config["recipe_params"])
+        estimator.recipe_ = config["recipe"]
+        estimator.recipe_reason_ = config["recipe_reason"]
+    else:  # written before recipes existed: every parameter was explicit
+        resolved = {**PLAIN, **{k: v for k, v in params.items() if k in PLAIN}}
+        estimator.recipe_ = None
+        estimator.recipe_reason_ = "saved before recipes existed"
+    if isinstance(resolved.get("image_size"), list):
+        resolved["image_size"] = tuple(resolved["image_size"])
+    estimator.recipe_params_ = resolved
     return estimator, routed
 
 
@@ -238,7 +253,7 @@ def load_model(path):
         backbone, _ = create_backbone(
             estimator.model_name,
             pretrained=False,
-            image_size=estimator.image_size,
+            image_size=estimator.recipe_params_["image_size"],
             **routed["module"],
         )
         module = estimator._make_module(

@@ -46,7 +46,7 @@ def test_false_negative_loss_penalises_missed_positives():
 
 
 def test_presets_exist():
-    assert set(AUGMENT_PRESETS) == {"flip", "light", "medium"}
+    assert set(AUGMENT_PRESETS) == {"flip", "light", "medium", "standard"}
     for name in AUGMENT_PRESETS:
         assert isinstance(make_augment(name), BatchAugment)
     assert make_augment(None) is None
