@@ -868,9 +868,9 @@ def _add_training(parser, *, model_default, budget_default=None):
     )
     parser.add_argument(
         "--augment",
-        choices=["flip", "light", "medium", "standard", "none"],
         default=None,
-        help="augmentation preset (default: the recipe's)",
+        help="augmentation preset: flip, light, medium, standard or none "
+        "(default: the recipe's)",
     )
     parser.add_argument(
         "--image-size",
