@@ -330,7 +330,7 @@ class _Upload:
         from ..utils import ImageReadError, read_image_sizes
 
         try:
-            height, width = read_image_sizes([self.path])[0]
+            height, width = read_image_sizes([self.path], max_pixels=self.max_pixels)[0]
         except ImageReadError as exc:
             raise self._client_error(exc) from None
         scale = min(1.0, _DISPLAY_SIZE / max(height, width))

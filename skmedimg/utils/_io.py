@@ -466,11 +466,7 @@ def _read_dicom(path, max_pixels=None):
         raise _ItemError(f"unreadable DICOM file ({exc})") from None
     if n_frames > 1:
         raise _ItemError("multi-frame DICOM is not supported; give one frame")
-    if max_pixels is not None and rows * columns > max_pixels:
-        raise _ItemError(
-            f"image of {columns}x{rows} = {rows * columns} pixels exceeds "
-            f"max_pixels={max_pixels} (decompression bomb guard)"
-        )
+    _check_pixels(columns, rows, max_pixels)
     try:
         arr = ds.pixel_array
     except Exception as exc:
@@ -522,13 +518,60 @@ _ORIENTATION = 0x0112
 _TRANSPOSED = (5, 6, 7, 8)
 
 
-def _orientation(img):
-    """EXIF orientation of an image (1, upright, when it has none)."""
+def _png_exif(img):
+    """Return the eXIf chunk of a PNG, found by walking its chunk headers, or None.
+
+    Pillow's ``getexif`` on a PNG whose eXIf chunk follows the pixel data
+    decodes the whole image to reach it; here the chunks are skipped with
+    ``seek``, so nothing is decompressed.
+    """
+    fp = getattr(img, "fp", None)
+    if fp is None:
+        return None
+    position = fp.tell()
     try:
-        value = img.getexif().get(_ORIENTATION, 1)
+        fp.seek(8)  # the PNG signature
+        while True:
+            head = fp.read(8)
+            if len(head) < 8:
+                return None
+            length = int.from_bytes(head[:4], "big")
+            kind = head[4:]
+            if kind == b"eXIf":
+                return fp.read(length)
+            if kind == b"IEND":
+                return None
+            fp.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    except (OSError, ValueError):
+        return None
+    finally:
+        fp.seek(position)
+
+
+def _orientation(img):
+    """EXIF orientation of an image (1, upright, when it has none).
+
+    Never decodes pixels: for a PNG not yet loaded, the eXIf chunk is looked
+    up in the file (see :func:`_png_exif`).
+    """
+    try:
+        if img.format == "PNG" and "exif" not in img.info and _not_loaded(img):
+            data = _png_exif(img)
+            if data is None:
+                return 1
+            exif = Image.Exif()
+            exif.load(data)
+        else:
+            exif = img.getexif()
+        value = exif.get(_ORIENTATION, 1)
     except Exception:  # a corrupt EXIF block: the pixels are still readable
         return 1
     return value if value in range(1, 9) else 1
+
+
+def _not_loaded(img):
+    """Whether a file-backed image has not decoded its pixels yet."""
+    return getattr(img, "fp", None) is not None and getattr(img, "tile", None)
 
 
 def _upright(img):
@@ -584,12 +627,7 @@ def _open_file(path, *, size, color, max_pixels):
     except OSError as exc:
         raise _ItemError(f"cannot open image ({exc})") from None
     with img:
-        n_pixels = img.width * img.height
-        if max_pixels is not None and n_pixels > max_pixels:
-            raise _ItemError(
-                f"image of {img.width}x{img.height} = {n_pixels} pixels exceeds "
-                f"max_pixels={max_pixels} (decompression bomb guard)"
-            )
+        _check_pixels(img.width, img.height, max_pixels)
         if size is not None and img.format == "JPEG":
             draft_mode = "L" if color == "gray" else None
             target = (size[1], size[0])  # (width, height) after orientation
@@ -804,7 +842,17 @@ default="bilinear"
     return images
 
 
-def _size_one(item):
+def _check_pixels(width, height, max_pixels):
+    """Apply the decompression bomb guard (the pixel and the size readers share it)."""
+    n_pixels = width * height
+    if max_pixels is not None and n_pixels > max_pixels:
+        raise _ItemError(
+            f"image of {width}x{height} = {n_pixels} pixels exceeds "
+            f"max_pixels={max_pixels} (decompression bomb guard)"
+        )
+
+
+def _size_one(item, max_pixels=DEFAULT_MAX_PIXELS):
     """(height, width) of one item, from the file header when it is a path."""
     if not isinstance(item, str):
         if isinstance(item, Image.Image):
@@ -816,15 +864,17 @@ def _size_one(item):
     if reason is not None:
         raise _ItemError(reason)
     if _has_dicom_extension(item):
-        return _dicom_size(item)
+        return _dicom_size(item, max_pixels)
     try:
-        with _open_image(item, allow_huge=True) as img:  # the header only
+        allow_huge = max_pixels is None or max_pixels > DEFAULT_MAX_PIXELS
+        with _open_image(item, allow_huge=allow_huge) as img:  # the header only
+            _check_pixels(img.width, img.height, max_pixels)
             if _orientation(img) in _TRANSPOSED:
                 return img.width, img.height
             return img.height, img.width
     except UnidentifiedImageError:
         if _has_dicom_magic(item):
-            return _dicom_size(item)
+            return _dicom_size(item, max_pixels)
         raise _ItemError("not a recognised image format") from None
     except Image.DecompressionBombError as exc:
         raise _ItemError(f"decompression bomb guard: {exc}") from None
@@ -832,21 +882,24 @@ def _size_one(item):
         raise _ItemError(f"cannot open image ({exc})") from None
 
 
-def _dicom_size(path):
+def _dicom_size(path, max_pixels=None):
     pydicom = _pydicom()
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
-        return int(ds.Rows), int(ds.Columns)
+        rows, columns = int(ds.Rows), int(ds.Columns)
     except Exception as exc:
         raise _ItemError(f"unreadable DICOM header ({exc})") from None
+    _check_pixels(columns, rows, max_pixels)
+    return rows, columns
 
 
-def read_image_sizes(X, *, n_jobs=None, verbose=False):
+def read_image_sizes(X, *, n_jobs=None, max_pixels=DEFAULT_MAX_PIXELS, verbose=False):
     """Read image sizes without decoding pixel data.
 
-    For files only the header is parsed, so this is fast even for large
-    images. It does not prove that the pixel data is intact: use
-    :func:`read_images` for that.
+    For files only the header is parsed (the EXIF orientation included), so
+    this is fast even for large images, and a file whose header declares a
+    huge image is never decompressed. It does not prove that the pixel data
+    is intact: use :func:`read_images` for that.
 
     Parameters
     ----------
@@ -854,6 +907,10 @@ def read_image_sizes(X, *, n_jobs=None, verbose=False):
         Any input accepted by :func:`check_images`.
     n_jobs : int, default=None
         Number of threads.
+    max_pixels : int or None, default=178956970
+        Files whose header declares more pixels are reported as failures
+        (decompression bomb guard), as :func:`read_images` rejects them.
+        ``None`` disables the guard.
     verbose : bool, default=False
         Show a progress bar.
 
@@ -865,8 +922,9 @@ def read_image_sizes(X, *, n_jobs=None, verbose=False):
     Raises
     ------
     ImageReadError
-        If any header cannot be read; ``images`` holds the sizes that were read
-        (``None`` for bad items).
+        If any header cannot be read or declares more than ``max_pixels``
+        pixels; ``images`` holds the sizes that were read (``None`` for bad
+        items).
 
     Examples
     --------
@@ -884,7 +942,7 @@ def read_image_sizes(X, *, n_jobs=None, verbose=False):
         if i in failed:
             return None, failed[i]
         try:
-            return _size_one(item), None
+            return _size_one(item, max_pixels), None
         except _ItemError as exc:
             return None, (i, _item_name(item, i), str(exc))
 

@@ -429,9 +429,76 @@ def test_max_pixels_none_or_higher_lifts_pillows_own_limit(tmp_path):
         assert "truncated or corrupt" in str(info.value)
     with pytest.raises(ImageReadError, match="exceeds max_pixels=1000000000"):
         read_images([bomb], size=8, max_pixels=1_000_000_000)
-    # Reading a header decodes nothing: sizes of huge images are known.
-    assert read_image_sizes([bomb]).tolist() == [[60_000, 60_000]]
+    # Reading a header decodes nothing: with the guard lifted, sizes of huge
+    # images are known.
+    assert read_image_sizes([bomb], max_pixels=None).tolist() == [[60_000, 60_000]]
     assert Image.MAX_IMAGE_PIXELS == limit
+
+
+def _fail_load(*args, **kwargs):
+    raise AssertionError("pixel data was decoded")
+
+
+def test_size_reader_applies_the_bomb_guard_without_decoding(tmp_path, monkeypatch):
+    import tracemalloc
+
+    from PIL import ImageFile
+
+    # A tiny file whose header declares 100000 x 100000 pixels: its size is
+    # not a valid size but a decompression bomb, named as read_images names it.
+    bomb = _png_claiming_size(tmp_path / "bomb.png", 100_000, 100_000)
+    good = _save(tmp_path / "ok.png", Image.new("L", (30, 20)))
+    assert os.path.getsize(bomb) < 200
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageReadError) as info:
+            read_image_sizes([good, bomb])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000
+    assert [item for _, item, _ in info.value.failures] == [bomb]
+    assert "decompression bomb guard" in str(info.value)
+    assert bomb in str(info.value)
+    assert info.value.images[0] == (20, 30)
+    with pytest.raises(ImageReadError) as read_info:
+        read_images([bomb])
+    assert "decompression bomb" in read_info.value.failures[0][2]
+    # Nothing is decoded on any path of the size reader, the guard lifted too.
+    monkeypatch.setattr(ImageFile.ImageFile, "load", _fail_load)
+    monkeypatch.setattr(Image.Image, "load", _fail_load)
+    assert read_image_sizes([good, bomb], max_pixels=None).tolist() == [
+        [20, 30],
+        [100_000, 100_000],
+    ]
+    with pytest.raises(ImageReadError, match="exceeds max_pixels=100"):
+        read_image_sizes([good], max_pixels=100)
+
+
+def _png_with_exif_after_pixels(path, orientation):
+    """A 40 x 24 PNG whose eXIf chunk comes after its IDAT (allowed by the spec)."""
+    buffer = io.BytesIO()
+    Image.new("L", (40, 24)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    payload = exif.tobytes()
+    chunk = struct.pack(">I", len(payload)) + b"eXIf" + payload
+    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + payload) & 0xFFFFFFFF)
+    iend = data.rindex(b"IEND") - 4
+    Path(path).write_bytes(data[:iend] + chunk + data[iend:])
+    return str(path)
+
+
+def test_size_reader_finds_a_late_exif_orientation_without_decoding(
+    tmp_path, monkeypatch
+):
+    from PIL import ImageFile
+
+    path = _png_with_exif_after_pixels(tmp_path / "late.png", 6)
+    assert read_images([path]).shape == (1, 40, 24, 1)  # Pillow finds it too
+    monkeypatch.setattr(ImageFile.ImageFile, "load", _fail_load)
+    assert read_image_sizes([path]).tolist() == [[40, 24]]
 
 
 def test_bytes_paths_are_file_system_paths(tmp_path):
