@@ -15,7 +15,8 @@ gray and ``(height, width, 3)`` for colour, as follows.
   point data (mode ``F``, float arrays) are rescaled linearly per image from
   their ``[min, max]`` to ``[0, 255]``, except float arrays whose values all lie
   in ``[0, 1]``, which are multiplied by 255. A constant image becomes 0.
-  Boolean data maps to 0 and 255.
+  Boolean data maps to 0 and 255. Float data holding NaN or infinite values
+  (a float TIFF file, a PIL image or an array) is refused, naming the item.
 * Channels. ``1``, ``L``, ``LA`` and ``I``/``F`` modes, 2-D arrays and arrays
   with one or two channels are gray; ``RGB``, ``RGBA``, ``RGBX``, ``P``,
   ``CMYK``, ``YCbCr`` and the like, and arrays with three or four channels are
@@ -418,7 +419,12 @@ def _pil_to_l_or_rgb(img):
     if mode in ("1", "LA", "La"):
         return img.convert("L")
     if mode in _GRAY_MODES or mode.startswith("I;"):
-        return Image.fromarray(_to_uint8(np.asarray(img)))
+        arr = np.asarray(img)
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            # as for in-memory arrays: NaN would make the min-max rule black
+            n_bad = int(np.count_nonzero(~np.isfinite(arr)))
+            raise _ItemError(f"contains NaN or infinite values ({n_bad} pixels)")
+        return Image.fromarray(_to_uint8(arr))
     if mode == "P":
         return img.convert("RGBA").convert("RGB")
     return img.convert("RGB")

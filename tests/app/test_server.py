@@ -180,11 +180,17 @@ def test_bad_uploads_get_4xx_and_the_server_keeps_serving(model_and_images, tmp_
     good = Path(images[0]).read_bytes()
     bomb = Path(_png_claiming_size(tmp_path / "bomb.png", 60_000, 60_000)).read_bytes()
     oversized = good + bytes(700_000)  # a real JPEG, padded past the limit
+    buffer = io.BytesIO()
+    pixels = np.ones((32, 32), dtype=np.float32)
+    pixels[3, 4] = np.nan
+    Image.fromarray(pixels).save(buffer, format="TIFF")
+    nan_tiff = buffer.getvalue()
     bad = [
         ("truncated JPEG", good[: len(good) // 3], "scan.jpg", 422, "truncated"),
         ("text file", b"patient notes\n" * 20, "notes.jpg", 415, "not an image"),
         ("oversized file", oversized, "big.jpg", 413, "larger than the limit"),
         ("decompression bomb", bomb, "bomb.png", 422, "decompression bomb"),
+        ("float TIFF with NaN", nan_tiff, "scan.tif", 422, "NaN or infinite"),
         ("empty file", b"", "empty.png", 400, "empty"),
         (
             "PNG signature only",

@@ -353,6 +353,21 @@ def test_check_images_names_bad_files_without_decoding(tmp_path):
     }
 
 
+def test_a_float_tiff_with_nan_is_refused_naming_the_file(tmp_path):
+    pixels = np.linspace(0, 1000, 64 * 64, dtype=np.float32).reshape(64, 64)
+    good = _save(tmp_path / "good.tif", Image.fromarray(pixels))
+    pixels[10, 20] = np.nan
+    bad = _save(tmp_path / "nan.tif", Image.fromarray(pixels))
+    with pytest.raises(ImageReadError) as info:
+        read_images([good, bad], size=16)
+    assert [item for _, item, _ in info.value.failures] == [bad]
+    assert "NaN or infinite" in str(info.value) and bad in str(info.value)
+    assert info.value.images[0].shape == (16, 16, 1)  # the good one is kept
+    with Image.open(bad) as im:  # a PIL image given directly: the same rule
+        with pytest.raises(ImageReadError, match="NaN or infinite"):
+            read_images([im])
+
+
 def test_nan_and_inf_arrays_are_named_by_index():
     X = RNG.random((4, 5, 5))
     X[1, 2, 2] = np.nan
