@@ -286,6 +286,39 @@ def test_loading_a_file_that_is_not_a_saved_model_says_so(data, tmp_path):
             ValueError,
             "weights do not fit the saved configuration .*3 classes",
         ),
+        (
+            saved("deep", config="[" * 100_000 + "]" * 100_000),
+            ValueError,
+            "deep.*configuration is damaged \\(nested too deeply",
+        ),
+        (
+            saved(
+                "deep_history",
+                config=json.dumps(config)[:-1]
+                + ', "history": '
+                + '{"__dict__": [["a", ' * 600
+                + "0"
+                + "]]}" * 600
+                + "}",
+            ),
+            ValueError,
+            "deep_history.*nested too deeply",
+        ),
+        (
+            saved("huge", config=json.dumps({**config, "image_size": [100_000] * 2})),
+            ValueError,
+            "huge.*saved image size must be .*1 to 8192, got \\[100000, 100000\\]",
+        ),
+        (
+            saved(
+                "huge_param",
+                config=json.dumps(
+                    {**config, "params": {**config["params"], "image_size": 100_000}}
+                ),
+            ),
+            ValueError,
+            "huge_param.*image_size parameter must be",
+        ),
     ]
     for path, error, message in cases:
         with pytest.raises(error, match=message):
