@@ -29,7 +29,12 @@ gray and ``(height, width, 3)`` for colour, as follows.
 * DICOM (with the ``dicom`` extra, ``pydicom``): the rescale slope and intercept
   are applied, then the first window centre/width when present (otherwise the
   per-image ``[min, max]``) maps to ``[0, 255]``; ``MONOCHROME1`` is inverted so
-  that higher values are brighter. Multi-frame files are rejected.
+  that higher values are brighter.
+
+Multi-frame files (multi-frame DICOM, multi-page TIFF, animated GIF, PNG and
+WebP, and PIL images opened from them) are refused by :func:`read_images`
+with an error naming the file and its number of frames, rather than read as
+their first frame: skmedimg reads one 2-D image per file.
 
 EXIF orientation (set by cameras and phones, in JPEG, TIFF, PNG and WebP files)
 is applied, so that an image comes out the way a viewer shows it; its size, in
@@ -471,7 +476,7 @@ def _read_dicom(path, max_pixels=None):
     except Exception as exc:  # pydicom raises many types for bad files
         raise _ItemError(f"unreadable DICOM file ({exc})") from None
     if n_frames > 1:
-        raise _ItemError("multi-frame DICOM is not supported; give one frame")
+        raise _ItemError(_multi_frame_reason(n_frames))
     _check_pixels(columns, rows, max_pixels)
     try:
         arr = ds.pixel_array
@@ -495,6 +500,20 @@ def _read_dicom(path, max_pixels=None):
     if photometric == "MONOCHROME1":
         out = 255 - out
     return Image.fromarray(out)
+
+
+def _multi_frame_reason(n_frames):
+    return (
+        f"multi-frame image ({n_frames} frames) is not supported: skmedimg reads "
+        "one 2-D image per file; save the frame to use as a file of its own"
+    )
+
+
+def _check_frames(img):
+    """Refuse a multi-page TIFF, an animated GIF/PNG/WebP (the rule of DICOM)."""
+    n_frames = getattr(img, "n_frames", 1)
+    if n_frames > 1:
+        raise _ItemError(_multi_frame_reason(n_frames))
 
 
 def _is_multi(value):
@@ -634,6 +653,10 @@ def _open_file(path, *, size, color, max_pixels):
         raise _ItemError(f"cannot open image ({exc})") from None
     with img:
         _check_pixels(img.width, img.height, max_pixels)
+        try:
+            _check_frames(img)
+        except (OSError, EOFError, SyntaxError) as exc:
+            raise _ItemError(f"truncated or corrupt image data ({exc})") from None
         if size is not None and img.format == "JPEG":
             draft_mode = "L" if color == "gray" else None
             target = (size[1], size[0])  # (width, height) after orientation
@@ -651,6 +674,7 @@ def _read_one(item, *, size, resize_mode, color, resample, max_pixels):
     if isinstance(item, str):
         img = _open_file(item, size=size, color=color, max_pixels=max_pixels)
     elif isinstance(item, Image.Image):
+        _check_frames(item)
         try:
             item.load()
         except Exception as exc:
@@ -799,6 +823,13 @@ default="bilinear"
         If any item cannot be read. Its ``failures`` name every bad item and
         its ``images`` hold the images that were read (``None`` for bad ones),
         so good items are not lost.
+
+    Notes
+    -----
+    One file is one 2-D image. A file holding several frames (multi-frame
+    DICOM, multi-page TIFF, animated GIF, PNG or WebP) is refused with its
+    number of frames, whatever its format, instead of being read as its first
+    frame; save the frame to use as a file of its own.
 
     Examples
     --------

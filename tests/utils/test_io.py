@@ -292,7 +292,28 @@ def test_dicom_size_and_frames_are_checked_before_decoding(tmp_path, monkeypatch
     reasons = [reason for _, _, reason in info.value.failures]
     assert "64x64 = 4096 pixels exceeds max_pixels=1000" in reasons[0]
     assert "exceeds max_pixels=1000" in reasons[1]
-    assert "multi-frame" in reasons[2]
+    assert "multi-frame image (2 frames)" in reasons[2]
+
+
+@pytest.mark.parametrize("ext", [".tif", ".gif", ".png", ".webp"])
+def test_multi_frame_files_are_refused_as_multi_frame_dicom_is(tmp_path, ext):
+    frames = [
+        Image.fromarray(np.full((16, 16), value, dtype=np.uint8)).convert("RGB")
+        for value in (0, 120, 250)
+    ]
+    path = tmp_path / f"stack{ext}"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with Image.open(path) as im:
+        assert im.n_frames == 3  # the format holds the frames
+    good = _save(tmp_path / f"one{ext}", frames[1])
+    with pytest.raises(ImageReadError) as info:
+        read_images([good, str(path)])
+    assert [item for _, item, _ in info.value.failures] == [str(path)]
+    assert "multi-frame image (3 frames) is not supported" in str(info.value)
+    assert info.value.images[0].shape[:2] == (16, 16)
+    with Image.open(path) as im:  # a PIL image of such a file: the same rule
+        with pytest.raises(ImageReadError, match="3 frames"):
+            read_images([im])
 
 
 # --------------------------------------------------------------------------
