@@ -604,11 +604,14 @@ def _collect_images(inputs):
     Hidden and clutter files (``.DS_Store``, ``Thumbs.db`` ...) below a
     folder are skipped, as :func:`~skmedimg.datasets.load_image_folder` skips
     them; the folder's own path may contain hidden parts (``~/.cache/scans``).
+    Returns ``(paths, failures)``: a folder without images is a failure
+    ``(folder, reason)``, reported like an unreadable file, so that the other
+    arguments are still predicted.
     """
     from .datasets._folder import _walk_files
     from .utils import IMAGE_EXTENSIONS
 
-    paths = []
+    paths, failures = [], []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
@@ -618,11 +621,11 @@ def _collect_images(inputs):
                 if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
             ]
             if not found:
-                raise CommandError(f"{p}: no image files found")
+                failures.append((str(p), "no image files found in this folder"))
             paths += sorted(found)
         else:
             paths.append(str(p))
-    return paths
+    return paths, failures
 
 
 #: Files read and predicted at a time by ``skmedimg predict``.
@@ -662,9 +665,11 @@ def _cmd_predict(args, console):
     from .neural import load_model
 
     model = load_model(_model_path(args.model))
-    paths = _collect_images(args.images)
+    paths, failures = _collect_images(args.images)
+    for item, reason in failures:
+        print(f"skmedimg: cannot read {item}: {reason}", file=sys.stderr)
     classes = [str(c) for c in model.classes_]
-    rows, failures = [], []
+    rows = []
     bar = None
     if not args.quiet and len(paths) > 50:
         from tqdm.auto import tqdm

@@ -455,6 +455,23 @@ def test_train_with_cross_validation_reports_every_fold(image_folder, tmp_path, 
     assert cv["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
 
 
+def test_predict_reports_a_folder_without_images_and_predicts_the_rest(
+    trained, image_folder, tmp_path, capsys
+):
+    empty = tmp_path / "emptydir"
+    empty.mkdir()
+    good = sorted((image_folder / "lesion").glob("*.png"))[:2]
+    args = ["predict", str(trained), str(good[0]), str(empty), str(good[1])]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "emptydir: no image files found" in captured.err
+    assert captured.out.count(".png") == 2  # the two good rows of the table
+    assert main([*args, "--format", "json"]) == 1
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in rows if "label" in r] == [str(g) for g in good]
+    assert [r["image"] for r in rows if "error" in r] == [str(empty)]
+
+
 def test_predict_finds_images_in_a_folder_below_a_hidden_one(
     trained, image_folder, tmp_path, capsys
 ):
