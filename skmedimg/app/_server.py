@@ -254,6 +254,19 @@ def _check_models(models):
 # --------------------------------------------------------------------------
 
 
+#: Characters of a client's own text (a model name, a file name) that an
+#: error message echoes; the rest is cut.
+_ECHO_LIMIT = 80
+
+
+def _echo(text):
+    """Return a client's text for an error message, cut to ``_ECHO_LIMIT``."""
+    text = str(text)
+    if len(text) <= _ECHO_LIMIT:
+        return text
+    return f"{text[:_ECHO_LIMIT]}… ({len(text)} characters)"
+
+
 def _sniff(data):
     """Return the temporary-file suffix of an upload's format, None if no image."""
     for signature, suffix in _SIGNATURES:
@@ -284,7 +297,7 @@ class _Upload:
                 f"not an image: the content is not {_ACCEPTED} (the file's "
                 "content decides, not its name)",
             )
-        self.filename = filename or "the upload"
+        self.filename = _echo(filename) if filename else "the upload"
         self.max_pixels = max_pixels
         fd, self.path = tempfile.mkstemp(prefix="skmedimg-upload-", suffix=suffix)
         try:
@@ -566,7 +579,9 @@ default=("localhost", "127.0.0.1", "[::1]")
         name = request.values.get("model") or next(iter(models))
         if name not in models:
             raise _ClientError(
-                400, f"unknown model {name!r}; loaded models: {', '.join(models)}"
+                400,
+                f"unknown model {_echo(repr(name))}; loaded models: "
+                f"{', '.join(models)}",
             )
         upload = request.files.get("file")
         if upload is None:

@@ -214,6 +214,13 @@ def test_bad_uploads_get_4xx_and_the_server_keeps_serving(model_and_images, tmp_
         status, answer = post_image(url, good, model="nope")
         assert status == 400 and "unknown model 'nope'" in answer["error"]
         assert "brain" in answer["error"]
+        # a client's long text is not echoed back whole
+        status, answer = post_image(url, good, model="x" * 400_000)
+        assert status == 400 and "unknown model 'xxx" in answer["error"]
+        assert "… (400002 characters)" in answer["error"]
+        assert len(answer["error"]) < 200 and "brain" in answer["error"]
+        status, answer = post_image(url, good[:100], filename="n" * 5000 + ".jpg")
+        assert status == 422 and len(answer["error"]) < 400, answer
         status, answer = _request(f"{url}/predict", data=b"x=1")
         assert status == 400 and "field 'file'" in answer["error"]
         status, answer = _request(f"{url}/no-such-page")
