@@ -7,6 +7,7 @@ reason on stderr; ``--debug`` shows the traceback), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -458,6 +459,36 @@ def _make_out(out):
         raise CommandError(f"--out {out}: cannot create it ({exc.strerror})") from None
 
 
+def _removes_new_empty_out(command):
+    """Remove the ``--out`` folders a failed run created and left empty.
+
+    The folders that do not exist when the command starts (``--out`` and any
+    missing parent) are removed, deepest first, if the command fails and they
+    are still empty; a folder that existed before is never removed, and one
+    that received a file (the model) is kept.
+    """
+
+    @functools.wraps(command)
+    def run(args, console, **kwargs):
+        new = [
+            p
+            for p in (Path(args.out).absolute(), *Path(args.out).absolute().parents)
+            if not p.exists()
+        ]
+        try:
+            return command(args, console, **kwargs)
+        except BaseException:
+            for folder in new:  # deepest first
+                try:
+                    folder.rmdir()  # only when empty
+                except OSError:
+                    break
+            raise
+
+    return run
+
+
+@_removes_new_empty_out
 def _cmd_train(args, console, *, data=None):
     import numpy as np
     from sklearn.model_selection import train_test_split

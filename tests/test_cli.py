@@ -549,3 +549,22 @@ def test_a_screening_model_reports_the_sensitivity_of_the_disease(
     assert main([*argv, *screening]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["metrics"]["pos_label"] == "healthy"
+
+
+def test_a_failed_train_removes_the_output_folder_it_created(image_folder, tmp_path):
+    # --positive-class is checked against the classes found, after --out is
+    # made: the run fails before writing anything.
+    fail = ["--positive-class", "nope", *FAST]
+    out = tmp_path / "new" / "run"
+    assert main(["train", str(image_folder), "--out", str(out), *fail]) == 1
+    assert not out.exists() and not (tmp_path / "new").exists()
+    assert tmp_path.exists()
+    # A folder that existed before is kept, empty or not.
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    assert main(["train", str(image_folder), "--out", str(existing), *fail]) == 1
+    assert existing.is_dir()
+    # Only the missing part of the path is removed.
+    deeper = existing / "a" / "b"
+    assert main(["train", str(image_folder), "--out", str(deeper), *fail]) == 1
+    assert existing.is_dir() and not (existing / "a").exists()
