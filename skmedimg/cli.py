@@ -17,6 +17,7 @@ import time
 import warnings
 from pathlib import Path
 
+from ._shipped import SHIPPED_WEIGHTS
 from ._version import __version__
 
 __all__ = ["main"]
@@ -814,7 +815,12 @@ def _add_common(parser):
 
 def _add_training(parser, *, model_default, epochs_default, size_default=None):
     parser.add_argument(
-        "--model", default=model_default, help="timm backbone name (%(default)s)"
+        "--model",
+        default=model_default,
+        help="timm backbone name (%(default)s). Real weights offline: "
+        + ", ".join(sorted(SHIPPED_WEIGHTS))
+        + " (the 'weights' extra); other backbones need timm's hub, its cache "
+        "or --pretrained FILE",
     )
     parser.add_argument(
         "--pretrained",

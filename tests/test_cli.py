@@ -568,3 +568,12 @@ def test_a_failed_train_removes_the_output_folder_it_created(image_folder, tmp_p
     deeper = existing / "a" / "b"
     assert main(["train", str(image_folder), "--out", str(deeper), *fail]) == 1
     assert existing.is_dir() and not (existing / "a").exists()
+
+
+def test_model_help_names_the_backbones_with_offline_weights(capsys):
+    from skmedimg.neural import SHIPPED_WEIGHTS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "Real weights offline: " + ", ".join(sorted(SHIPPED_WEIGHTS)) in help_text
