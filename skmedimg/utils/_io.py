@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -683,13 +684,15 @@ def _read_one(item, *, size, resize_mode, color, resample, max_pixels):
     else:
         img = _array_to_pil(item)
     img = _apply_color(img, color)
+    decoded = (img.height, img.width)
     if size is not None:
         img = _resize(img, size, resize_mode, resample)
     arr = np.asarray(img)
-    return arr[..., None] if arr.ndim == 2 else arr
+    return (arr[..., None] if arr.ndim == 2 else arr), decoded
 
 
 def _safe_read_one(i, item, kwargs):
+    """``((image, decoded (height, width)), None)``, or ``(None, failure)``."""
     try:
         return _read_one(item, **kwargs), None
     except _ItemError as exc:
@@ -779,6 +782,7 @@ def read_images(
     resample="bilinear",
     n_jobs=None,
     max_pixels=DEFAULT_MAX_PIXELS,
+    warn_upscale=None,
     verbose=False,
 ):
     """Read images from paths, PIL images or arrays into uint8 arrays.
@@ -807,6 +811,11 @@ default="bilinear"
         bomb guard). ``None`` disables the guard, and a larger value raises
         it: Pillow's own limit (the default here) is then lifted for these
         images.
+    warn_upscale : float or None, default=None
+        With ``size``, issue one ``UserWarning`` for the call when images are
+        enlarged by this factor or more (on their less enlarged side): a 28
+        pixel MedMNIST image read at 224 is upscaled 8 times, which adds no
+        detail and costs time. ``None`` never warns.
     verbose : bool, default=False
         Show a progress bar.
 
@@ -851,6 +860,9 @@ default="bilinear"
         fast = _fast_array_path(X, size, color)
         if fast is not None:
             return fast
+        if warn_upscale is not None and size is not None:
+            _warn_upscale([X.shape[1:3]], size, warn_upscale, n_images=len(X))
+            warn_upscale = None  # said once, for the whole array
         items = list(X)
     else:
         items = list(X)
@@ -869,10 +881,12 @@ default="bilinear"
         return _safe_read_one(i, item, kwargs)
 
     results = _parallel_map(work, items, n_jobs, verbose, "Reading images")
-    images = [img for img, _ in results]
+    images = [None if read is None else read[0] for read, _ in results]
     failures = [err for _, err in results if err is not None]
     if failures:
         raise ImageReadError(failures, images=images)
+    if warn_upscale is not None and size is not None:
+        _warn_upscale([read[1] for read, _ in results], size, warn_upscale)
     shapes = {img.shape for img in images}
     if size is not None or len({s[:2] for s in shapes}) == 1:
         return _stack(images, color)
@@ -887,6 +901,27 @@ def _check_pixels(width, height, max_pixels):
             f"image of {width}x{height} = {n_pixels} pixels exceeds "
             f"max_pixels={max_pixels} (decompression bomb guard)"
         )
+
+
+def _warn_upscale(decoded_sizes, size, factor, *, n_images=None):
+    """One UserWarning when images are upscaled ``factor`` times or more."""
+    sizes = np.asarray(decoded_sizes, dtype=float).reshape(-1, 2)
+    scales = np.min(np.asarray(size, dtype=float) / np.maximum(sizes, 1), axis=1)
+    upscaled = scales >= factor
+    if not upscaled.any():
+        return
+    n_total = len(sizes) if n_images is None else n_images
+    n_upscaled = int(upscaled.sum()) if n_images is None else n_images
+    example = sizes[np.argmax(scales)].astype(int)
+    warnings.warn(
+        f"{n_upscaled} of {n_total} image(s) are upscaled {factor:g} times or "
+        f"more to {size[0]}x{size[1]} (the smallest, {example[0]}x{example[1]}, "
+        f"{float(scales.max()):.1f} times): upscaling adds no detail and costs "
+        "time and memory; a smaller target size (CNNClassifier's image_size) "
+        "may do as well.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _size_one(item, max_pixels=DEFAULT_MAX_PIXELS):

@@ -400,3 +400,19 @@ def test_one_channel_backbone_reads_gray_images(data, tmp_path):
         tiny(module__in_chans=1).fit(X, y)
     with pytest.raises(ValueError, match="module__in_chans=4: CNNClassifier reads"):
         tiny(color="gray", module__in_chans=4).fit(X, y)
+
+
+def test_fit_says_once_that_small_images_are_upscaled_a_lot():
+    import warnings
+
+    X, y = make_lesions(n_samples=8, size=8)
+    with pytest.warns(UserWarning, match="upscaled") as record:
+        clf = tiny(max_epochs=1, image_size=48).fit(X, y)
+    upscaled = [w for w in record if "upscaled" in str(w.message)]
+    assert len(upscaled) == 1
+    assert "8 of 8 image(s) are upscaled 4 times or more to 48x48" in str(
+        upscaled[0].message
+    )
+    with warnings.catch_warnings():  # prediction, a chunk at a time: not again
+        warnings.simplefilter("error")
+        clf.predict(X)

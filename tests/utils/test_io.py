@@ -625,3 +625,22 @@ def _brightest_corner(a):
         "bottom right": a[-h:, -w:],
     }
     return max(corners, key=lambda name: corners[name].mean())
+
+
+def test_upscaling_a_lot_is_said_once_per_call(tmp_path):
+    small = [_save(tmp_path / f"{i}.png", Image.new("L", (28, 28))) for i in range(3)]
+    large = _save(tmp_path / "large.png", Image.new("L", (200, 180)))
+    with pytest.warns(UserWarning, match="upscaled") as record:
+        images = read_images([*small, large], size=224, warn_upscale=4)
+    assert images.shape == (4, 224, 224, 1)
+    (warning,) = [w for w in record if "upscaled" in str(w.message)]
+    message = str(warning.message)
+    assert "3 of 4 image(s) are upscaled 4 times or more to 224x224" in message
+    assert "28x28, 8.0 times" in message and "image_size" in message
+    # an array takes the same rule; no warning below the factor, or by default
+    with pytest.warns(UserWarning, match="5 of 5 image"):
+        read_images(np.zeros((5, 28, 28), np.uint8), size=112, warn_upscale=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_images([*small, large], size=224)
+        read_images([*small, large], size=100, warn_upscale=4)
