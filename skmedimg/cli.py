@@ -401,7 +401,10 @@ def _write_gradcam(model, X, y, y_pred, path, console, n_each=4):
     subset = X[index] if hasattr(X, "shape") else [X[i] for i in index]
     images = read_images(subset, size=model.image_size_, color="rgb")
     maps = gradcam(model, images)
-    plot_gradcam(images, maps, y_true=y[index], y_pred=y_pred[index], path=path)
+    proba = model.predict_proba(images)
+    plot_gradcam(
+        images, maps, y_true=y[index], y_pred=y_pred[index], y_proba=proba, path=path
+    )
     console.say(f"Grad-CAM: {len(right)} correct and {len(wrong)} misclassified images")
     return True
 
@@ -778,7 +781,7 @@ def _cmd_explain(args, console):
         else _match_class(model.classes_, args.target, "--target")
     )
     maps = gradcam(model, images, target=target)
-    fig = plot_gradcam(images, maps, y_pred=pred)
+    fig = plot_gradcam(images, maps, y_pred=pred, y_proba=model.predict_proba(images))
     fig.suptitle(f"Grad-CAM of class {target!s}")
     fig.savefig(args.out, dpi=100)
     console.say(
