@@ -479,7 +479,8 @@ default=("localhost", "127.0.0.1", "[::1]")
     >>> from skmedimg.neural import CNNClassifier
     >>> X = np.random.default_rng(0).integers(0, 255, (8, 16, 16), dtype=np.uint8)
     >>> clf = CNNClassifier("test_resnet", pretrained=False, freeze="backbone",
-    ...                     batch_size=4, max_epochs=1, random_state=0)
+    ...                     image_size=32, batch_size=4, max_epochs=1,
+    ...                     random_state=0)
     >>> app = create_app({"demo": clf.fit(X, ["a", "b"] * 4)})
     >>> app.test_client().get("/models").get_json()["models"][0]["classes"]
     ['a', 'b']

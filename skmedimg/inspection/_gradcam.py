@@ -317,7 +317,7 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
     >>> X[y == "lesion", 16:40, 16:40] = 255
     >>> clf = CNNClassifier("test_resnet", pretrained=False, image_size=64,
     ...                     batch_size=10, max_epochs=2, random_state=0).fit(X, y)
-    >>> maps = gradcam(clf, X[:3], target="lesion")
+    >>> maps = gradcam(clf, X[:3], target="lesion", layer="layer3")  # 4 x 4 cells
     >>> maps.shape, float(maps.min()) >= 0, float(maps.max()) <= 1
     ((3, 64, 64), True, True)
     """

@@ -85,7 +85,8 @@ def save_model(estimator, path):
     >>> from skmedimg.neural import CNNClassifier, save_model, load_model
     >>> X = np.random.default_rng(0).integers(0, 255, (8, 16, 16), dtype=np.uint8)
     >>> clf = CNNClassifier("test_resnet", pretrained=False, freeze="backbone",
-    ...                     batch_size=4, max_epochs=1, random_state=0)
+    ...                     image_size=32, batch_size=4, max_epochs=1,
+    ...                     random_state=0)
     >>> clf = clf.fit(X, [0, 1] * 4)
     >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
     >>> loaded = load_model(save_model(clf, path))
