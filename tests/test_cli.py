@@ -455,6 +455,23 @@ def test_train_with_cross_validation_reports_every_fold(image_folder, tmp_path, 
     assert cv["mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
 
 
+def test_predict_reports_a_folder_without_images_and_predicts_the_rest(
+    trained, image_folder, tmp_path, capsys
+):
+    empty = tmp_path / "emptydir"
+    empty.mkdir()
+    good = sorted((image_folder / "lesion").glob("*.png"))[:2]
+    args = ["predict", str(trained), str(good[0]), str(empty), str(good[1])]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "emptydir: no image files found" in captured.err
+    assert captured.out.count(".png") == 2  # the two good rows of the table
+    assert main([*args, "--format", "json"]) == 1
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in rows if "label" in r] == [str(g) for g in good]
+    assert [r["image"] for r in rows if "error" in r] == [str(empty)]
+
+
 def test_predict_finds_images_in_a_folder_below_a_hidden_one(
     trained, image_folder, tmp_path, capsys
 ):
@@ -532,3 +549,31 @@ def test_a_screening_model_reports_the_sensitivity_of_the_disease(
     assert main([*argv, *screening]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["metrics"]["pos_label"] == "healthy"
+
+
+def test_a_failed_train_removes_the_output_folder_it_created(image_folder, tmp_path):
+    # --positive-class is checked against the classes found, after --out is
+    # made: the run fails before writing anything.
+    fail = ["--positive-class", "nope", *FAST]
+    out = tmp_path / "new" / "run"
+    assert main(["train", str(image_folder), "--out", str(out), *fail]) == 1
+    assert not out.exists() and not (tmp_path / "new").exists()
+    assert tmp_path.exists()
+    # A folder that existed before is kept, empty or not.
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    assert main(["train", str(image_folder), "--out", str(existing), *fail]) == 1
+    assert existing.is_dir()
+    # Only the missing part of the path is removed.
+    deeper = existing / "a" / "b"
+    assert main(["train", str(image_folder), "--out", str(deeper), *fail]) == 1
+    assert existing.is_dir() and not (existing / "a").exists()
+
+
+def test_model_help_names_the_backbones_with_offline_weights(capsys):
+    from skmedimg.neural import SHIPPED_WEIGHTS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "Real weights offline: " + ", ".join(sorted(SHIPPED_WEIGHTS)) in help_text

@@ -254,6 +254,19 @@ def _check_models(models):
 # --------------------------------------------------------------------------
 
 
+#: Characters of a client's own text (a model name, a file name) that an
+#: error message echoes; the rest is cut.
+_ECHO_LIMIT = 80
+
+
+def _echo(text):
+    """Return a client's text for an error message, cut to ``_ECHO_LIMIT``."""
+    text = str(text)
+    if len(text) <= _ECHO_LIMIT:
+        return text
+    return f"{text[:_ECHO_LIMIT]}… ({len(text)} characters)"
+
+
 def _sniff(data):
     """Return the temporary-file suffix of an upload's format, None if no image."""
     for signature, suffix in _SIGNATURES:
@@ -284,7 +297,7 @@ class _Upload:
                 f"not an image: the content is not {_ACCEPTED} (the file's "
                 "content decides, not its name)",
             )
-        self.filename = filename or "the upload"
+        self.filename = _echo(filename) if filename else "the upload"
         self.max_pixels = max_pixels
         fd, self.path = tempfile.mkstemp(prefix="skmedimg-upload-", suffix=suffix)
         try:
@@ -330,7 +343,7 @@ class _Upload:
         from ..utils import ImageReadError, read_image_sizes
 
         try:
-            height, width = read_image_sizes([self.path])[0]
+            height, width = read_image_sizes([self.path], max_pixels=self.max_pixels)[0]
         except ImageReadError as exc:
             raise self._client_error(exc) from None
         scale = min(1.0, _DISPLAY_SIZE / max(height, width))
@@ -466,7 +479,8 @@ default=("localhost", "127.0.0.1", "[::1]")
     >>> from skmedimg.neural import CNNClassifier
     >>> X = np.random.default_rng(0).integers(0, 255, (8, 16, 16), dtype=np.uint8)
     >>> clf = CNNClassifier("test_resnet", pretrained=False, freeze="backbone",
-    ...                     batch_size=4, max_epochs=1, random_state=0)
+    ...                     image_size=32, batch_size=4, max_epochs=1,
+    ...                     random_state=0)
     >>> app = create_app({"demo": clf.fit(X, ["a", "b"] * 4)})
     >>> app.test_client().get("/models").get_json()["models"][0]["classes"]
     ['a', 'b']
@@ -566,7 +580,9 @@ default=("localhost", "127.0.0.1", "[::1]")
         name = request.values.get("model") or next(iter(models))
         if name not in models:
             raise _ClientError(
-                400, f"unknown model {name!r}; loaded models: {', '.join(models)}"
+                400,
+                f"unknown model {_echo(repr(name))}; loaded models: "
+                f"{', '.join(models)}",
             )
         upload = request.files.get("file")
         if upload is None:

@@ -461,6 +461,11 @@ def load_medmnist(name, *, split="train", size=28, data_home=None, download=Fals
         target_names : list of str
             Class (or finding) names in label order, from the official
             label table.
+        labels : ndarray of str, shape (n_samples,)
+            The class name of each image (``target_names[target]``), as
+            :func:`load_image_folder` gives ``labels``: what estimators take
+            as ``y`` to predict names. For the multi-label ``chestmnist``, an
+            object array of tuples of the findings present (``()`` for none).
         task : str
             ``"binary-class"``, ``"multi-class"``, ``"ordinal-regression"`` or
             ``"multi-label, binary-class"``.
@@ -545,10 +550,17 @@ def load_medmnist(name, *, split="train", size=28, data_home=None, download=Fals
         f"{split} split: {len(images)} images. Splits train/val/test: "
         f"{'/'.join(map(str, n_samples))}. Licence {license_}. {HOMEPAGE}"
     )
+    if target.ndim == 1:
+        names = np.asarray(labels, dtype=str)[target]
+    else:
+        names = np.empty(len(target), dtype=object)
+        for i, row in enumerate(target):
+            names[i] = tuple(labels[j] for j in np.flatnonzero(row))
     return Bunch(
         images=images,
         target=target,
         target_names=list(labels),
+        labels=names,
         task=task,
         name=name,
         split=split,

@@ -21,6 +21,8 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 
+from ..utils import check_labels
+
 __all__ = ["ScoreWeightedVotingClassifier"]
 
 
@@ -300,7 +302,7 @@ class ScoreWeightedVotingClassifier(
                 "is None."
             )
         check_consistent_length(X, y, groups)
-        y = column_or_1d(y, warn=True)
+        y = check_labels(column_or_1d(y, warn=True))
         check_classification_targets(y)
         classes = np.unique(y)
 

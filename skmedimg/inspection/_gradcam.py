@@ -24,6 +24,7 @@ The class score is the logit of the target class (before the softmax).
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -81,13 +82,16 @@ def _unwrap_pipeline(estimator, X):
     return steps[-1][1], X
 
 
-def _default_layer(backbone, image_size, n_channels=3):
-    """Name of the last module whose output is a spatial map (the CAM target).
+#: Maps with fewer cells than this along a side are too coarse to show where
+#: a model looked: a 2 x 2 map upsampled is four coloured bands.
+MIN_MAP_CELLS = 4
 
-    The order is the order in which modules finish during one forward pass of
-    a blank image, so a stage (``layer4`` of a ResNet) is found after its
-    blocks, with its residual sums; modules whose output has one position
-    (global pooling) do not count.
+
+def _spatial_outputs(backbone, image_size, n_channels=3):
+    """``[(name, (height, width))]`` of the modules with a spatial output.
+
+    In the order in which modules finish during one forward pass of a blank
+    image, so a stage (``layer4`` of a ResNet) comes after its blocks.
     """
     records = []
     hooks = [
@@ -105,17 +109,58 @@ def _default_layer(backbone, image_size, n_channels=3):
     finally:
         for hook in hooks:
             hook.remove()
-    for name, out in reversed(records):
-        if (
-            isinstance(out, torch.Tensor)
-            and out.ndim == 4
-            and out.shape[2] * out.shape[3] > 1
-        ):
+    return [
+        (name, (int(out.shape[2]), int(out.shape[3])))
+        for name, out in records
+        if isinstance(out, torch.Tensor) and out.ndim == 4
+    ]
+
+
+def _default_layer(backbone, image_size, n_channels=3):
+    """Name of the last module whose output is a spatial map (the CAM target).
+
+    The order is the order in which modules finish during one forward pass of
+    a blank image, so a stage (``layer4`` of a ResNet) is found after its
+    blocks, with its residual sums; modules whose output has one position
+    (global pooling) do not count.
+    """
+    for name, (height, width) in reversed(
+        _spatial_outputs(backbone, image_size, n_channels)
+    ):
+        if height * width > 1:
             return name
     raise ValueError(
         f"{type(backbone).__name__} has no layer with a spatial output (n, C, H, "
         "W) of more than one position at this image size; pass layer=<module "
         "name> (see backbone.named_modules())"
+    )
+
+
+def _warn_coarse(backbone, name, map_size, image_size, n_channels):
+    """Warn that a map is coarser than MIN_MAP_CELLS, naming a finer layer."""
+    finer = [
+        candidate
+        for candidate, (height, width) in _spatial_outputs(
+            backbone, image_size, n_channels
+        )
+        if min(height, width) >= MIN_MAP_CELLS
+    ]
+    # the last finer one, a top-level stage when there is one
+    stages = [c for c in finer if "." not in c]
+    suggestion = (stages or finer or [None])[-1]
+    advice = (
+        f"pass an earlier layer, for example layer={suggestion!r}, or a larger "
+        "image_size"
+        if suggestion is not None
+        else "train at a larger image_size"
+    )
+    warnings.warn(
+        f"the Grad-CAM map of layer {name!r} has only {map_size[0]}x{map_size[1]} "
+        f"cells at the input size {image_size[0]}x{image_size[1]}: it is too "
+        f"coarse (under {MIN_MAP_CELLS}x{MIN_MAP_CELLS}) to show where the model "
+        f"looked, and upsampled it draws bands of colour; {advice}.",
+        UserWarning,
+        stacklevel=3,
     )
 
 
@@ -234,6 +279,13 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
         (as pytorch-grad-cam does). A constant map, such as one with no
         positive evidence for the target class, is all zeros.
 
+    Warns
+    -----
+    UserWarning
+        If the layer's map is coarser than 4 x 4 cells (a small
+        ``image_size``, a late layer): the message names an earlier ``layer``
+        with a finer map.
+
     Raises
     ------
     TypeError
@@ -265,7 +317,7 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
     >>> X[y == "lesion", 16:40, 16:40] = 255
     >>> clf = CNNClassifier("test_resnet", pretrained=False, image_size=64,
     ...                     batch_size=10, max_epochs=2, random_state=0).fit(X, y)
-    >>> maps = gradcam(clf, X[:3], target="lesion")
+    >>> maps = gradcam(clf, X[:3], target="lesion", layer="layer3")  # 4 x 4 cells
     >>> maps.shape, float(maps.min()) >= 0, float(maps.max()) <= 1
     ((3, 64, 64), True, True)
     """
@@ -315,6 +367,10 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
                 classes,
                 method,
             )
+            if start == 0 and min(maps.shape[1:]) < MIN_MAP_CELLS:
+                _warn_coarse(
+                    module.backbone, name, tuple(maps.shape[1:]), image_size, n_channels
+                )
             maps = F.interpolate(
                 maps[:, None], size=image_size, mode="bilinear", align_corners=False
             )[:, 0]

@@ -31,6 +31,7 @@ def plot_gradcam(
     *,
     y_true=None,
     y_pred=None,
+    y_proba=None,
     class_names=None,
     ncols=4,
     alpha=0.4,
@@ -39,6 +40,10 @@ def plot_gradcam(
     dpi=100,
 ):
     """Plot heat maps over their images in a grid, with true and predicted labels.
+
+    A colour bar gives the scale of the maps (each scaled to ``[0, 1]`` by its
+    own minimum and maximum, so colours compare places within an image, not
+    across images).
 
     Parameters
     ----------
@@ -51,6 +56,11 @@ def plot_gradcam(
     y_true, y_pred : array-like of shape (n_samples,), default=None
         Labels written above each image; a wrong prediction is written in
         red.
+    y_proba : array-like of shape (n_samples,) or (n_samples, n_classes), \
+default=None
+        Predicted probabilities, written in the titles: one per image (that of
+        the predicted class), or ``predict_proba``'s rows, of which the
+        largest (the predicted class's, for a prediction by argmax) is shown.
     class_names : dict or sequence of str, default=None
         Display names: a dict from label to name, or a sequence indexed by
         integer labels. ``None`` writes the labels as they are.
@@ -75,8 +85,8 @@ def plot_gradcam(
     Raises
     ------
     ValueError
-        If the numbers of images, maps and labels differ, or the maps are
-        not ``(n_samples, height, width)``.
+        If the numbers of images, maps, labels and probabilities differ, or
+        the maps are not ``(n_samples, height, width)``.
 
     Examples
     --------
@@ -85,9 +95,11 @@ def plot_gradcam(
     >>> images = np.zeros((2, 32, 32), dtype=np.uint8)
     >>> maps = np.random.default_rng(0).random((2, 32, 32))
     >>> fig = plot_gradcam(images, maps, y_true=["a", "b"], y_pred=["a", "a"])
-    >>> len(fig.axes)
-    2
+    >>> len(fig.axes)  # two panels and the colour bar
+    3
     """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
     heatmaps = np.asarray(heatmaps, dtype=np.float32)
@@ -111,6 +123,16 @@ def plot_gradcam(
                     f"shape {values.shape}"
                 )
             labels[name] = values
+    proba = None
+    if y_proba is not None:
+        proba = np.asarray(y_proba, dtype=float)
+        if proba.ndim == 2 and proba.shape[0] == n_samples:
+            proba = proba.max(axis=1)
+        if proba.shape != (n_samples,):
+            raise ValueError(
+                f"y_proba must have shape ({n_samples},) or ({n_samples}, "
+                f"n_classes), got {np.shape(y_proba)}"
+            )
     if not isinstance(ncols, Integral) or ncols < 1:
         raise ValueError(f"ncols must be a positive int, got {ncols!r}")
     if not isinstance(alpha, Real) or not 0 <= alpha <= 1:
@@ -120,11 +142,13 @@ def plot_gradcam(
     nrows = -(-n_samples // ncols)
     fig = Figure(figsize=(2.6 * ncols, 2.9 * nrows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    panels = []
     for i, ax in enumerate(axes):
         ax.set_axis_off()
         if i >= n_samples:
             fig.delaxes(ax)
             continue
+        panels.append(ax)
         ax.imshow(rgb[i])
         ax.imshow(heatmaps[i], cmap=cmap, alpha=float(alpha), vmin=0.0, vmax=1.0)
         lines = []
@@ -132,6 +156,11 @@ def plot_gradcam(
             lines.append(f"true: {_label_name(labels['y_true'][i], class_names)}")
         if "y_pred" in labels:
             lines.append(f"pred: {_label_name(labels['y_pred'][i], class_names)}")
+        if proba is not None:
+            if "y_pred" in labels:
+                lines[-1] += f" ({proba[i]:.2f})"
+            else:
+                lines.append(f"p = {proba[i]:.2f}")
         wrong = (
             "y_true" in labels
             and "y_pred" in labels
@@ -139,6 +168,9 @@ def plot_gradcam(
         )
         if lines:
             ax.set_title("\n".join(lines), fontsize=9, color="red" if wrong else "k")
+    mappable = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap)
+    colorbar = fig.colorbar(mappable, ax=panels, shrink=0.8, pad=0.02)
+    colorbar.set_label("Grad-CAM (0 = min, 1 = max of each map)", fontsize=8)
     if path is not None:
         fig.savefig(os.fspath(path), dpi=dpi)
     return fig

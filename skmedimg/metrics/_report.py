@@ -13,6 +13,8 @@ from sklearn.metrics import (
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
+from ..utils import check_labels
+
 __all__ = ["classification_summary", "sensitivity_specificity"]
 
 
@@ -99,8 +101,8 @@ def sensitivity_specificity(y_true, y_pred, *, labels=None, pos_label=None):
 
 
 def _check_targets(y_true, y_pred):
-    y_true = column_or_1d(y_true)
-    y_pred = column_or_1d(y_pred)
+    y_true = check_labels(column_or_1d(y_true), name="y_true")
+    y_pred = check_labels(column_or_1d(y_pred), name="y_pred")
     check_consistent_length(y_true, y_pred)
     if len(y_true) == 0:
         raise ValueError("y_true and y_pred are empty.")

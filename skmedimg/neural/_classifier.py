@@ -31,7 +31,7 @@ from skorch.utils import TeeGenerator
 from torch import nn
 
 from ..preprocessing._base import _check_size
-from ..utils import check_images, read_image_sizes
+from ..utils import check_images, check_labels, read_image_sizes
 from ._augment import AUGMENT_PRESETS, make_augment
 from ._backbone import create_backbone, freeze_backbone, keep_frozen_in_eval
 from ._cache import (
@@ -1463,7 +1463,7 @@ callable or None, default="auto"
                 "module__in_chans=1 builds a backbone for one-channel images; "
                 "set color='gray' so that the images are read with one channel"
             )
-        y = column_or_1d(y, warn=True)
+        y = check_labels(column_or_1d(y, warn=True))
         check_classification_targets(y)
         X = check_images(X)
         n_samples = len(X)

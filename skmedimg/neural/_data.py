@@ -270,13 +270,24 @@ class TensorBatchIterator:
 # --------------------------------------------------------------------------
 
 
-def read_model_input(items, *, size, color="rgb", n_jobs=None):
+#: Upscaling factor from which reading the training images warns (once per fit).
+UPSCALE_WARNING_FACTOR = 4
+
+
+def read_model_input(
+    items, *, size, color="rgb", n_jobs=None, warn_upscale=UPSCALE_WARNING_FACTOR
+):
     """Decode images to the uint8 ``(n, height, width, n_channels)`` array of a module.
 
     ``color`` is ``"rgb"`` (3 channels) or ``"gray"`` (1 channel, which
     :class:`~skmedimg.neural.ImageClassifierModule` repeats on the device).
+    ``fit`` reads its images with this function in one call, so images
+    upscaled ``warn_upscale`` times or more are said once per fit (a
+    ``UserWarning``); the chunks of prediction do not repeat it.
     """
-    images = read_images(items, size=size, color=color, n_jobs=n_jobs)
+    images = read_images(
+        items, size=size, color=color, n_jobs=n_jobs, warn_upscale=warn_upscale
+    )
     return images[..., None] if images.ndim == 3 else images
 
 
@@ -294,7 +305,9 @@ def read_chunk(X, part, *, size, n_jobs, device, color="rgb"):
         items = X[int(part[0]) : int(part[-1]) + 1]  # a view for arrays
     else:
         items = X[part]
-    images = read_model_input(items, size=size, color=color, n_jobs=n_jobs)
+    images = read_model_input(
+        items, size=size, color=color, n_jobs=n_jobs, warn_upscale=None
+    )
     tensor = torch.from_numpy(np.ascontiguousarray(images))
     if torch.device(device).type == "cuda":
         tensor = tensor.pin_memory()

@@ -28,6 +28,10 @@ __all__ = ["load_model", "save_model"]
 
 _FORMAT = "skmedimg.CNNClassifier"
 _FORMAT_VERSION = "1"
+#: Largest image side a saved model may declare: a file claiming more is
+#: damaged or tampered with (an input of 100000 x 100000 pixels would only fail
+#: at predict, after trying to allocate it).
+_MAX_IMAGE_SIDE = 8192
 
 
 def _jsonable(value):
@@ -82,7 +86,8 @@ def save_model(estimator, path):
     >>> from skmedimg.neural import CNNClassifier, save_model, load_model
     >>> X = np.random.default_rng(0).integers(0, 255, (8, 16, 16), dtype=np.uint8)
     >>> clf = CNNClassifier("test_resnet", pretrained=False, freeze="backbone",
-    ...                     batch_size=4, max_epochs=1, random_state=0)
+    ...                     image_size=32, batch_size=4, max_epochs=1,
+    ...                     random_state=0)
     >>> clf = clf.fit(X, [0, 1] * 4)
     >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
     >>> loaded = load_model(save_model(clf, path))
@@ -169,12 +174,40 @@ def _read_saved(path):
         raise ValueError(
             f"{path!r}: the model's saved configuration is missing or damaged"
         ) from exc
+    except RecursionError:
+        raise ValueError(
+            f"{path!r}: the model's saved configuration is damaged (nested too "
+            "deeply to read)"
+        ) from None
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"{path!r}: the model's saved configuration is damaged (not a "
+            f"JSON object but {type(config).__name__})"
+        )
     return config, tensors
+
+
+def _check_image_size(value, what):
+    """Raise ValueError unless ``value`` is a plausible (height, width)."""
+    sides = [value, value] if isinstance(value, int) else value
+    if (
+        not isinstance(sides, list | tuple)
+        or len(sides) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in sides)
+        or not all(1 <= s <= _MAX_IMAGE_SIDE for s in sides)
+    ):
+        raise ValueError(
+            f"{what} must be (height, width) with sides from 1 to "
+            f"{_MAX_IMAGE_SIDE}, got {value!r}"
+        )
 
 
 def _estimator_from_config(config):
     """Build the CNNClassifier of ``config``, with its fitted attributes but no net."""
     params = {key: _from_json(value) for key, value in config["params"].items()}
+    _check_image_size(config["image_size"], "the saved image size")
+    if params.get("image_size") is not None:
+        _check_image_size(params["image_size"], "the saved image_size parameter")
     for key in ("head", "image_size"):
         if isinstance(params.get(key), list):
             params[key] = tuple(params[key])
@@ -233,18 +266,24 @@ def load_model(path):
     FileNotFoundError, IsADirectoryError
         If ``path`` is not a file.
     ValueError
-        If the file was not written by :func:`save_model`, or is damaged: the
-        message says which.
+        If the file was not written by :func:`save_model`, or is damaged (a
+        configuration nested too deeply, an image size with a side over
+        8192): the message names the file and says which.
     """
     path = os.fspath(path)
     config, tensors = _read_saved(path)
     try:
         estimator, routed = _estimator_from_config(config)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(
             f"{path!r}: the model's saved configuration is damaged or from an "
             f"incompatible version ({type(exc).__name__}: {exc})"
         ) from exc
+    except RecursionError:
+        raise ValueError(
+            f"{path!r}: the model's saved configuration is damaged (nested too "
+            "deeply to read)"
+        ) from None
     data_config = estimator.data_config_
     device = resolve_loading_device(estimator.device, what="the saved model")
     estimator.device_ = device

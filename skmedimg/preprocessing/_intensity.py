@@ -355,8 +355,9 @@ class IntensityKMeans(
         The per-cluster table: ``"cluster"`` (id), ``"n_images"``,
         ``"intensity_mean"`` (mean over the cluster's images of their mean
         intensity) and ``"intensity_std"`` (standard deviation, ``ddof=0``, of
-        those mean intensities), each of shape (n_clusters,). With pandas,
-        ``pandas.DataFrame(cluster_summary_)`` prints it as a table.
+        those mean intensities), each of shape (n_clusters,). The method
+        :meth:`cluster_table` gives the same as rows, or as a pandas
+        ``DataFrame``.
     feature_names_ : ndarray of str objects
         Names of the intensity features clustered.
     scaler_ : StandardScaler or None
@@ -559,6 +560,50 @@ class IntensityKMeans(
         check_is_fitted(self)
         return float(self.kmeans_.score(self._space(X)))
 
+    def cluster_table(self, *, as_frame=False):
+        """Return ``cluster_summary_`` as a table, one row per cluster.
+
+        Parameters
+        ----------
+        as_frame : bool, default=False
+            Return a pandas ``DataFrame`` (pandas must be installed) instead
+            of a list of dicts.
+
+        Returns
+        -------
+        table : list of dict or pandas.DataFrame
+            Rows with the keys ``"cluster"``, ``"n_images"``,
+            ``"intensity_mean"`` and ``"intensity_std"``, as Python numbers.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmedimg.preprocessing import IntensityKMeans
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.concatenate([rng.integers(0, 60, (4, 8, 8)),
+        ...                     rng.integers(150, 256, (4, 8, 8))]).astype(np.uint8)
+        >>> km = IntensityKMeans(n_clusters=2, random_state=0).fit(X)
+        >>> [row["n_images"] for row in km.cluster_table()]
+        [4, 4]
+        """
+        check_is_fitted(self)
+        summary = self.cluster_summary_
+        columns = list(summary)
+        rows = [
+            {key: summary[key][i].item() for key in columns}
+            for i in range(len(summary[columns[0]]))
+        ]
+        if not as_frame:
+            return rows
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "cluster_table(as_frame=True) needs pandas (pip install pandas); "
+                "as_frame=False gives the rows as dicts"
+            ) from None
+        return pd.DataFrame(rows, columns=columns)
+
     @property
     def _n_features_out(self):
         """Number of transformed output features (one distance per cluster)."""
@@ -589,7 +634,12 @@ def _summary(mean_intensity, labels, n_clusters):
 
 
 def score_n_clusters(
-    X, k_range=range(2, 9), *, estimator=None, silhouette_sample_size=None
+    X,
+    k_range=range(2, 9),
+    *,
+    estimator=None,
+    silhouette_sample_size=None,
+    random_state=None,
 ):
     """Inertia and silhouette score of intensity k-means for a range of k.
 
@@ -608,10 +658,16 @@ def score_n_clusters(
     estimator : IntensityKMeans, default=None
         Template for the features, scaling and k-means settings (its
         ``n_clusters`` is ignored). ``None`` means ``IntensityKMeans()``; pass
-        one with an int ``random_state`` for reproducible scores.
+        ``random_state`` (or an estimator with an int one) for reproducible
+        scores.
     silhouette_sample_size : int, default=None
         Compute the silhouette on a random subset of this many images (the score
         costs ``O(n_samples ** 2)``). ``None`` uses all.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the k-means runs and of the silhouette subset, the same for
+        every ``k``. ``None`` uses the ``random_state`` of ``estimator``
+        (so ``IntensityKMeans(n_clusters=k, random_state=...)`` fitted on the
+        same images gives the same clustering).
 
     Returns
     -------
@@ -667,7 +723,8 @@ def score_n_clusters(
     Z = features if scaler is None else scaler.transform(features)
     # Each k gets the estimator's random_state, so scores[k] matches
     # IntensityKMeans(n_clusters=k, random_state=...) fitted on the same X.
-    random_state = estimator.random_state
+    if random_state is None:
+        random_state = estimator.random_state
     inertia, silhouette = [], []
     for k in ks:
         kmeans = estimator._make_kmeans(int(k), random_state).fit(Z)

@@ -37,6 +37,33 @@ def _color_of(n_channels):
     return "rgb" if n_channels >= 3 else "gray"
 
 
+class _ValidationReport(Bunch):
+    """The result of :func:`validate_images`: a Bunch that prints as a summary.
+
+    Its ``repr`` gives the counts and the first few unusable items with their
+    reasons instead of every array it holds.
+    """
+
+    _N_SHOWN = 5
+
+    def __repr__(self):
+        n_samples = len(self["valid_mask"])
+        lines = [
+            f"ImageValidationReport({self['n_valid']} of {n_samples} image(s) "
+            f"usable, {self['n_invalid']} not)"
+        ]
+        failures = self["failures"]
+        for _, item, reason in failures[: self._N_SHOWN]:
+            lines.append(f"  {item}: {reason}")
+        if len(failures) > self._N_SHOWN:
+            lines.append(
+                f"  ... and {len(failures) - self._N_SHOWN} more (see .failures)"
+            )
+        return "\n".join(lines)
+
+    __str__ = __repr__
+
+
 def _reraise_if_global(exc):
     """Re-raise an ImageReadError about ``X`` as a whole, not about some items.
 
@@ -87,7 +114,8 @@ def validate_images(X, *, min_size=None, allowed_colors=None, n_jobs=None):
     Returns
     -------
     report : :class:`~sklearn.utils.Bunch`
-        With attributes
+        It prints as a short summary (the counts and the first five unusable
+        items with their reasons). With attributes
 
         valid_mask : ndarray of shape (n_samples,), dtype bool
             Whether each image is usable.
@@ -191,7 +219,7 @@ def validate_images(X, *, min_size=None, allowed_colors=None, n_jobs=None):
     failure_list = [failures[i] for i in sorted(failures)]
     valid_mask = np.ones(n_samples, dtype=bool)
     valid_mask[list(failures)] = False
-    return Bunch(
+    return _ValidationReport(
         valid_mask=valid_mask,
         valid_indices=np.flatnonzero(valid_mask),
         invalid={name: reason for _, name, reason in failure_list},

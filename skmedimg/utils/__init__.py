@@ -7,11 +7,13 @@ from ._io import (
     read_image_sizes,
     read_images,
 )
+from ._labels import check_labels
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageReadError",
     "check_images",
+    "check_labels",
     "read_image_sizes",
     "read_images",
 ]

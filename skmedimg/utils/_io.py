@@ -15,7 +15,8 @@ gray and ``(height, width, 3)`` for colour, as follows.
   point data (mode ``F``, float arrays) are rescaled linearly per image from
   their ``[min, max]`` to ``[0, 255]``, except float arrays whose values all lie
   in ``[0, 1]``, which are multiplied by 255. A constant image becomes 0.
-  Boolean data maps to 0 and 255.
+  Boolean data maps to 0 and 255. Float data holding NaN or infinite values
+  (a float TIFF file, a PIL image or an array) is refused, naming the item.
 * Channels. ``1``, ``L``, ``LA`` and ``I``/``F`` modes, 2-D arrays and arrays
   with one or two channels are gray; ``RGB``, ``RGBA``, ``RGBX``, ``P``,
   ``CMYK``, ``YCbCr`` and the like, and arrays with three or four channels are
@@ -28,7 +29,12 @@ gray and ``(height, width, 3)`` for colour, as follows.
 * DICOM (with the ``dicom`` extra, ``pydicom``): the rescale slope and intercept
   are applied, then the first window centre/width when present (otherwise the
   per-image ``[min, max]``) maps to ``[0, 255]``; ``MONOCHROME1`` is inverted so
-  that higher values are brighter. Multi-frame files are rejected.
+  that higher values are brighter.
+
+Multi-frame files (multi-frame DICOM, multi-page TIFF, animated GIF, PNG and
+WebP, and PIL images opened from them) are refused by :func:`read_images`
+with an error naming the file and its number of frames, rather than read as
+their first frame: skmedimg reads one 2-D image per file.
 
 EXIF orientation (set by cameras and phones, in JPEG, TIFF, PNG and WebP files)
 is applied, so that an image comes out the way a viewer shows it; its size, in
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -418,7 +425,12 @@ def _pil_to_l_or_rgb(img):
     if mode in ("1", "LA", "La"):
         return img.convert("L")
     if mode in _GRAY_MODES or mode.startswith("I;"):
-        return Image.fromarray(_to_uint8(np.asarray(img)))
+        arr = np.asarray(img)
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            # as for in-memory arrays: NaN would make the min-max rule black
+            n_bad = int(np.count_nonzero(~np.isfinite(arr)))
+            raise _ItemError(f"contains NaN or infinite values ({n_bad} pixels)")
+        return Image.fromarray(_to_uint8(arr))
     if mode == "P":
         return img.convert("RGBA").convert("RGB")
     return img.convert("RGB")
@@ -465,12 +477,8 @@ def _read_dicom(path, max_pixels=None):
     except Exception as exc:  # pydicom raises many types for bad files
         raise _ItemError(f"unreadable DICOM file ({exc})") from None
     if n_frames > 1:
-        raise _ItemError("multi-frame DICOM is not supported; give one frame")
-    if max_pixels is not None and rows * columns > max_pixels:
-        raise _ItemError(
-            f"image of {columns}x{rows} = {rows * columns} pixels exceeds "
-            f"max_pixels={max_pixels} (decompression bomb guard)"
-        )
+        raise _ItemError(_multi_frame_reason(n_frames))
+    _check_pixels(columns, rows, max_pixels)
     try:
         arr = ds.pixel_array
     except Exception as exc:
@@ -493,6 +501,20 @@ def _read_dicom(path, max_pixels=None):
     if photometric == "MONOCHROME1":
         out = 255 - out
     return Image.fromarray(out)
+
+
+def _multi_frame_reason(n_frames):
+    return (
+        f"multi-frame image ({n_frames} frames) is not supported: skmedimg reads "
+        "one 2-D image per file; save the frame to use as a file of its own"
+    )
+
+
+def _check_frames(img):
+    """Refuse a multi-page TIFF, an animated GIF/PNG/WebP (the rule of DICOM)."""
+    n_frames = getattr(img, "n_frames", 1)
+    if n_frames > 1:
+        raise _ItemError(_multi_frame_reason(n_frames))
 
 
 def _is_multi(value):
@@ -522,13 +544,60 @@ _ORIENTATION = 0x0112
 _TRANSPOSED = (5, 6, 7, 8)
 
 
-def _orientation(img):
-    """EXIF orientation of an image (1, upright, when it has none)."""
+def _png_exif(img):
+    """Return the eXIf chunk of a PNG, found by walking its chunk headers, or None.
+
+    Pillow's ``getexif`` on a PNG whose eXIf chunk follows the pixel data
+    decodes the whole image to reach it; here the chunks are skipped with
+    ``seek``, so nothing is decompressed.
+    """
+    fp = getattr(img, "fp", None)
+    if fp is None:
+        return None
+    position = fp.tell()
     try:
-        value = img.getexif().get(_ORIENTATION, 1)
+        fp.seek(8)  # the PNG signature
+        while True:
+            head = fp.read(8)
+            if len(head) < 8:
+                return None
+            length = int.from_bytes(head[:4], "big")
+            kind = head[4:]
+            if kind == b"eXIf":
+                return fp.read(length)
+            if kind == b"IEND":
+                return None
+            fp.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    except (OSError, ValueError):
+        return None
+    finally:
+        fp.seek(position)
+
+
+def _orientation(img):
+    """EXIF orientation of an image (1, upright, when it has none).
+
+    Never decodes pixels: for a PNG not yet loaded, the eXIf chunk is looked
+    up in the file (see :func:`_png_exif`).
+    """
+    try:
+        if img.format == "PNG" and "exif" not in img.info and _not_loaded(img):
+            data = _png_exif(img)
+            if data is None:
+                return 1
+            exif = Image.Exif()
+            exif.load(data)
+        else:
+            exif = img.getexif()
+        value = exif.get(_ORIENTATION, 1)
     except Exception:  # a corrupt EXIF block: the pixels are still readable
         return 1
     return value if value in range(1, 9) else 1
+
+
+def _not_loaded(img):
+    """Whether a file-backed image has not decoded its pixels yet."""
+    return getattr(img, "fp", None) is not None and getattr(img, "tile", None)
 
 
 def _upright(img):
@@ -584,12 +653,11 @@ def _open_file(path, *, size, color, max_pixels):
     except OSError as exc:
         raise _ItemError(f"cannot open image ({exc})") from None
     with img:
-        n_pixels = img.width * img.height
-        if max_pixels is not None and n_pixels > max_pixels:
-            raise _ItemError(
-                f"image of {img.width}x{img.height} = {n_pixels} pixels exceeds "
-                f"max_pixels={max_pixels} (decompression bomb guard)"
-            )
+        _check_pixels(img.width, img.height, max_pixels)
+        try:
+            _check_frames(img)
+        except (OSError, EOFError, SyntaxError) as exc:
+            raise _ItemError(f"truncated or corrupt image data ({exc})") from None
         if size is not None and img.format == "JPEG":
             draft_mode = "L" if color == "gray" else None
             target = (size[1], size[0])  # (width, height) after orientation
@@ -607,6 +675,7 @@ def _read_one(item, *, size, resize_mode, color, resample, max_pixels):
     if isinstance(item, str):
         img = _open_file(item, size=size, color=color, max_pixels=max_pixels)
     elif isinstance(item, Image.Image):
+        _check_frames(item)
         try:
             item.load()
         except Exception as exc:
@@ -615,13 +684,15 @@ def _read_one(item, *, size, resize_mode, color, resample, max_pixels):
     else:
         img = _array_to_pil(item)
     img = _apply_color(img, color)
+    decoded = (img.height, img.width)
     if size is not None:
         img = _resize(img, size, resize_mode, resample)
     arr = np.asarray(img)
-    return arr[..., None] if arr.ndim == 2 else arr
+    return (arr[..., None] if arr.ndim == 2 else arr), decoded
 
 
 def _safe_read_one(i, item, kwargs):
+    """``((image, decoded (height, width)), None)``, or ``(None, failure)``."""
     try:
         return _read_one(item, **kwargs), None
     except _ItemError as exc:
@@ -711,6 +782,7 @@ def read_images(
     resample="bilinear",
     n_jobs=None,
     max_pixels=DEFAULT_MAX_PIXELS,
+    warn_upscale=None,
     verbose=False,
 ):
     """Read images from paths, PIL images or arrays into uint8 arrays.
@@ -739,6 +811,11 @@ default="bilinear"
         bomb guard). ``None`` disables the guard, and a larger value raises
         it: Pillow's own limit (the default here) is then lifted for these
         images.
+    warn_upscale : float or None, default=None
+        With ``size``, issue one ``UserWarning`` for the call when images are
+        enlarged by this factor or more (on their less enlarged side): a 28
+        pixel MedMNIST image read at 224 is upscaled 8 times, which adds no
+        detail and costs time. ``None`` never warns.
     verbose : bool, default=False
         Show a progress bar.
 
@@ -755,6 +832,13 @@ default="bilinear"
         If any item cannot be read. Its ``failures`` name every bad item and
         its ``images`` hold the images that were read (``None`` for bad ones),
         so good items are not lost.
+
+    Notes
+    -----
+    One file is one 2-D image. A file holding several frames (multi-frame
+    DICOM, multi-page TIFF, animated GIF, PNG or WebP) is refused with its
+    number of frames, whatever its format, instead of being read as its first
+    frame; save the frame to use as a file of its own.
 
     Examples
     --------
@@ -776,6 +860,9 @@ default="bilinear"
         fast = _fast_array_path(X, size, color)
         if fast is not None:
             return fast
+        if warn_upscale is not None and size is not None:
+            _warn_upscale([X.shape[1:3]], size, warn_upscale, n_images=len(X))
+            warn_upscale = None  # said once, for the whole array
         items = list(X)
     else:
         items = list(X)
@@ -794,17 +881,50 @@ default="bilinear"
         return _safe_read_one(i, item, kwargs)
 
     results = _parallel_map(work, items, n_jobs, verbose, "Reading images")
-    images = [img for img, _ in results]
+    images = [None if read is None else read[0] for read, _ in results]
     failures = [err for _, err in results if err is not None]
     if failures:
         raise ImageReadError(failures, images=images)
+    if warn_upscale is not None and size is not None:
+        _warn_upscale([read[1] for read, _ in results], size, warn_upscale)
     shapes = {img.shape for img in images}
     if size is not None or len({s[:2] for s in shapes}) == 1:
         return _stack(images, color)
     return images
 
 
-def _size_one(item):
+def _check_pixels(width, height, max_pixels):
+    """Apply the decompression bomb guard (the pixel and the size readers share it)."""
+    n_pixels = width * height
+    if max_pixels is not None and n_pixels > max_pixels:
+        raise _ItemError(
+            f"image of {width}x{height} = {n_pixels} pixels exceeds "
+            f"max_pixels={max_pixels} (decompression bomb guard)"
+        )
+
+
+def _warn_upscale(decoded_sizes, size, factor, *, n_images=None):
+    """One UserWarning when images are upscaled ``factor`` times or more."""
+    sizes = np.asarray(decoded_sizes, dtype=float).reshape(-1, 2)
+    scales = np.min(np.asarray(size, dtype=float) / np.maximum(sizes, 1), axis=1)
+    upscaled = scales >= factor
+    if not upscaled.any():
+        return
+    n_total = len(sizes) if n_images is None else n_images
+    n_upscaled = int(upscaled.sum()) if n_images is None else n_images
+    example = sizes[np.argmax(scales)].astype(int)
+    warnings.warn(
+        f"{n_upscaled} of {n_total} image(s) are upscaled {factor:g} times or "
+        f"more to {size[0]}x{size[1]} (the smallest, {example[0]}x{example[1]}, "
+        f"{float(scales.max()):.1f} times): upscaling adds no detail and costs "
+        "time and memory; a smaller target size (CNNClassifier's image_size) "
+        "may do as well.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _size_one(item, max_pixels=DEFAULT_MAX_PIXELS):
     """(height, width) of one item, from the file header when it is a path."""
     if not isinstance(item, str):
         if isinstance(item, Image.Image):
@@ -816,15 +936,17 @@ def _size_one(item):
     if reason is not None:
         raise _ItemError(reason)
     if _has_dicom_extension(item):
-        return _dicom_size(item)
+        return _dicom_size(item, max_pixels)
     try:
-        with _open_image(item, allow_huge=True) as img:  # the header only
+        allow_huge = max_pixels is None or max_pixels > DEFAULT_MAX_PIXELS
+        with _open_image(item, allow_huge=allow_huge) as img:  # the header only
+            _check_pixels(img.width, img.height, max_pixels)
             if _orientation(img) in _TRANSPOSED:
                 return img.width, img.height
             return img.height, img.width
     except UnidentifiedImageError:
         if _has_dicom_magic(item):
-            return _dicom_size(item)
+            return _dicom_size(item, max_pixels)
         raise _ItemError("not a recognised image format") from None
     except Image.DecompressionBombError as exc:
         raise _ItemError(f"decompression bomb guard: {exc}") from None
@@ -832,21 +954,24 @@ def _size_one(item):
         raise _ItemError(f"cannot open image ({exc})") from None
 
 
-def _dicom_size(path):
+def _dicom_size(path, max_pixels=None):
     pydicom = _pydicom()
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
-        return int(ds.Rows), int(ds.Columns)
+        rows, columns = int(ds.Rows), int(ds.Columns)
     except Exception as exc:
         raise _ItemError(f"unreadable DICOM header ({exc})") from None
+    _check_pixels(columns, rows, max_pixels)
+    return rows, columns
 
 
-def read_image_sizes(X, *, n_jobs=None, verbose=False):
+def read_image_sizes(X, *, n_jobs=None, max_pixels=DEFAULT_MAX_PIXELS, verbose=False):
     """Read image sizes without decoding pixel data.
 
-    For files only the header is parsed, so this is fast even for large
-    images. It does not prove that the pixel data is intact: use
-    :func:`read_images` for that.
+    For files only the header is parsed (the EXIF orientation included), so
+    this is fast even for large images, and a file whose header declares a
+    huge image is never decompressed. It does not prove that the pixel data
+    is intact: use :func:`read_images` for that.
 
     Parameters
     ----------
@@ -854,6 +979,10 @@ def read_image_sizes(X, *, n_jobs=None, verbose=False):
         Any input accepted by :func:`check_images`.
     n_jobs : int, default=None
         Number of threads.
+    max_pixels : int or None, default=178956970
+        Files whose header declares more pixels are reported as failures
+        (decompression bomb guard), as :func:`read_images` rejects them.
+        ``None`` disables the guard.
     verbose : bool, default=False
         Show a progress bar.
 
@@ -865,8 +994,9 @@ def read_image_sizes(X, *, n_jobs=None, verbose=False):
     Raises
     ------
     ImageReadError
-        If any header cannot be read; ``images`` holds the sizes that were read
-        (``None`` for bad items).
+        If any header cannot be read or declares more than ``max_pixels``
+        pixels; ``images`` holds the sizes that were read (``None`` for bad
+        items).
 
     Examples
     --------
@@ -884,7 +1014,7 @@ def read_image_sizes(X, *, n_jobs=None, verbose=False):
         if i in failed:
             return None, failed[i]
         try:
-            return _size_one(item), None
+            return _size_one(item, max_pixels), None
         except _ItemError as exc:
             return None, (i, _item_name(item, i), str(exc))
 

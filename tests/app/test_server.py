@@ -180,11 +180,17 @@ def test_bad_uploads_get_4xx_and_the_server_keeps_serving(model_and_images, tmp_
     good = Path(images[0]).read_bytes()
     bomb = Path(_png_claiming_size(tmp_path / "bomb.png", 60_000, 60_000)).read_bytes()
     oversized = good + bytes(700_000)  # a real JPEG, padded past the limit
+    buffer = io.BytesIO()
+    pixels = np.ones((32, 32), dtype=np.float32)
+    pixels[3, 4] = np.nan
+    Image.fromarray(pixels).save(buffer, format="TIFF")
+    nan_tiff = buffer.getvalue()
     bad = [
         ("truncated JPEG", good[: len(good) // 3], "scan.jpg", 422, "truncated"),
         ("text file", b"patient notes\n" * 20, "notes.jpg", 415, "not an image"),
         ("oversized file", oversized, "big.jpg", 413, "larger than the limit"),
         ("decompression bomb", bomb, "bomb.png", 422, "decompression bomb"),
+        ("float TIFF with NaN", nan_tiff, "scan.tif", 422, "NaN or infinite"),
         ("empty file", b"", "empty.png", 400, "empty"),
         (
             "PNG signature only",
@@ -208,6 +214,13 @@ def test_bad_uploads_get_4xx_and_the_server_keeps_serving(model_and_images, tmp_
         status, answer = post_image(url, good, model="nope")
         assert status == 400 and "unknown model 'nope'" in answer["error"]
         assert "brain" in answer["error"]
+        # a client's long text is not echoed back whole
+        status, answer = post_image(url, good, model="x" * 400_000)
+        assert status == 400 and "unknown model 'xxx" in answer["error"]
+        assert "… (400002 characters)" in answer["error"]
+        assert len(answer["error"]) < 200 and "brain" in answer["error"]
+        status, answer = post_image(url, good[:100], filename="n" * 5000 + ".jpg")
+        assert status == 422 and len(answer["error"]) < 400, answer
         status, answer = _request(f"{url}/predict", data=b"x=1")
         assert status == 400 and "field 'file'" in answer["error"]
         status, answer = _request(f"{url}/no-such-page")

@@ -197,6 +197,16 @@ def test_multilabel_keeps_2d_target(tmp_path, fake_md5):
     np.testing.assert_array_equal(data.target, arrays["test_labels"])
     assert data.task == "multi-label, binary-class"
     assert data.target_names[0] == "atelectasis"
+    for row, findings in zip(data.target, data.labels, strict=True):
+        assert findings == tuple(data.target_names[j] for j in np.flatnonzero(row))
+
+
+def test_labels_are_the_class_names_as_in_load_image_folder(tmp_path, fake_md5):
+    _fake_npz(tmp_path / "breastmnist.npz")
+    fake_md5(tmp_path / "breastmnist.npz")
+    data = load_medmnist("breastmnist", split="train", data_home=tmp_path)
+    assert data.labels.shape == (5,) and data.labels.dtype.kind == "U"
+    assert data.labels.tolist() == [data.target_names[t] for t in data.target]
 
 
 def test_default_folder_is_the_medmnist_cache(tmp_path, fake_md5):

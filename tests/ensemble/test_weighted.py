@@ -460,3 +460,14 @@ def test_three_pretrained_backbones_on_breastmnist(medmnist_dir, tmp_path):
         ensemble.weights_, ensemble.cv_scores_ / ensemble.cv_scores_.sum()
     )
     assert score >= max(scores), (score, scores)
+
+
+def test_missing_labels_are_named_not_a_type_error(data):
+    X, y = data
+    labels = np.array(["healthy", "benign", "tumour"], dtype=object)[y]
+    labels[[3, 7]] = None
+    ensemble = ScoreWeightedVotingClassifier(
+        [("lr", LogisticRegression()), ("nb", GaussianNB())], cv=2
+    )
+    with pytest.raises(ValueError, match="labels at index 3, 7 are missing"):
+        ensemble.fit(X, labels)

@@ -270,11 +270,13 @@ def test_plot_writes_a_png(tmp_path, trained):
     clf, X, y = trained
     maps = gradcam(clf, X[:5])
     path = tmp_path / "cam.png"
+    proba = clf.predict_proba(X[:5])
     fig = plot_gradcam(
         X[:5],
         maps,
         y_true=y[:5],
         y_pred=clf.predict(X[:5]),
+        y_proba=proba,
         class_names={"square": "lesion", "empty": "normal"},
         ncols=3,
         path=path,
@@ -282,10 +284,34 @@ def test_plot_writes_a_png(tmp_path, trained):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with Image.open(path) as png:
         assert png.format == "PNG" and png.width > 200 and png.height > 200
-    assert len(fig.axes) == 5
-    titles = [ax.get_title() for ax in fig.axes]
+    assert len(fig.axes) == 6  # five panels and the colour bar
+    panels, colorbar = fig.axes[:5], fig.axes[5]
+    assert "Grad-CAM" in colorbar.get_ylabel()
+    titles = [ax.get_title() for ax in panels]
     assert all(t.startswith("true: ") and "\npred: " in t for t in titles)
     assert {"lesion", "normal"} & set(" ".join(titles).split())
+    for title, row in zip(titles, proba, strict=True):
+        assert title.endswith(f" ({row.max():.2f})")
+    # one probability per image, without y_pred
+    fig = plot_gradcam(X[:2], maps[:2], y_proba=[0.25, 0.875])
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["p = 0.25", "p = 0.88"]
+    with pytest.raises(ValueError, match="y_proba must have shape"):
+        plot_gradcam(X[:2], maps[:2], y_proba=[0.5])
+
+
+def test_a_map_coarser_than_4x4_warns_and_names_an_earlier_layer(trained):
+    import warnings
+
+    clf, X, _ = trained  # 64 pixels: the last stage of the ResNet is 2 x 2
+    with pytest.warns(UserWarning, match="has only 2x2 cells") as record:
+        gradcam(clf, X[:3], batch_size=2)  # said once, not per batch
+    coarse = [w for w in record if "cells" in str(w.message)]
+    assert len(coarse) == 1
+    message = str(coarse[0].message)
+    assert "layer 'layer4'" in message and "layer='layer3'" in message
+    with warnings.catch_warnings():  # the layer named: 4 x 4, no warning
+        warnings.simplefilter("error")
+        assert gradcam(clf, X[:1], layer="layer3").shape == (1, 64, 64)
 
 
 def test_plot_bad_inputs(trained):

@@ -221,3 +221,10 @@ def test_summary_errors():
         classification_summary(Y_TRUE, Y_PRED, y_proba=np.full((10, 3), np.nan))
     with pytest.raises(ValueError, match="labels must be unique"):
         classification_summary([0, 1], [0, 1], labels=[0, 1, 1])
+
+
+def test_missing_labels_are_named_not_a_type_error():
+    with pytest.raises(ValueError, match="y_true: label at index 1 is missing"):
+        classification_summary(["a", None, "b"], ["a", "b", "b"])
+    with pytest.raises(ValueError, match="y_pred: label at index 2 is missing"):
+        sensitivity_specificity(["a", "a", "b"], np.array(["a", "b", np.nan], object))

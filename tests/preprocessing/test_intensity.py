@@ -182,6 +182,42 @@ def test_score_n_clusters_matches_single_fits():
     assert -1 <= sampled.silhouette[0] <= 1
 
 
+def test_score_n_clusters_takes_a_random_state():
+    X = _groups()
+    by_argument = score_n_clusters(X, range(2, 5), random_state=3)
+    by_template = score_n_clusters(
+        X, range(2, 5), estimator=IntensityKMeans(random_state=3)
+    )
+    np.testing.assert_array_equal(by_argument.inertia, by_template.inertia)
+    # the argument wins over the template's, and reproduces
+    overridden = score_n_clusters(
+        X, range(2, 5), estimator=IntensityKMeans(random_state=0), random_state=3
+    )
+    np.testing.assert_array_equal(overridden.inertia, by_argument.inertia)
+    sampled = [
+        score_n_clusters(X, [3], silhouette_sample_size=12, random_state=1).silhouette
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(*sampled)
+
+
+def test_cluster_table_rows_and_frame():
+    X = _groups()
+    km = IntensityKMeans(n_clusters=3, random_state=0).fit(X)
+    rows = km.cluster_table()
+    assert len(rows) == 3
+    assert list(rows[0]) == list(km.cluster_summary_)
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            assert type(value) in (int, float)
+            assert value == km.cluster_summary_[key][i]
+    frame = km.cluster_table(as_frame=True)
+    assert frame.shape == (3, 4)
+    assert frame["n_images"].tolist() == km.cluster_summary_["n_images"].tolist()
+    with pytest.raises(Exception, match="not fitted"):
+        IntensityKMeans().cluster_table()
+
+
 def test_score_n_clusters_on_identical_images_says_why():
     X = np.full((10, 8, 8), 7, np.uint8)
     with pytest.warns(ConvergenceWarning):  # k-means' own: fewer distinct points

@@ -219,3 +219,19 @@ def test_real_testing_set_with_planted_files(brain_testing_original, tmp_path):
     assert [d["index"] for d in validator.dropped_] == positions
     for dropped in validator.dropped_:
         assert dropped["reason"].startswith(bad[dropped["item"]])
+
+
+def test_the_report_prints_as_a_short_summary():
+    images = [np.zeros((32, 32))] * 3 + [f"missing{i}.png" for i in range(7)]
+    report = validate_images(images)
+    text = repr(report)
+    lines = text.splitlines()
+    assert lines[0] == "ImageValidationReport(3 of 10 image(s) usable, 7 not)"
+    assert lines[1:6] == [f"  missing{i}.png: file not found" for i in range(5)]
+    assert lines[6] == "  ... and 2 more (see .failures)" and len(lines) == 7
+    assert "array(" not in text and str(report) == text
+    # still the Bunch it was: attributes, keys, pickling
+    assert report.n_valid == report["n_valid"] == 3
+    assert pickle.loads(pickle.dumps(report)).failures == report.failures
+    clean = validate_images([np.zeros((8, 8))])
+    assert repr(clean) == "ImageValidationReport(1 of 1 image(s) usable, 0 not)"

@@ -292,7 +292,28 @@ def test_dicom_size_and_frames_are_checked_before_decoding(tmp_path, monkeypatch
     reasons = [reason for _, _, reason in info.value.failures]
     assert "64x64 = 4096 pixels exceeds max_pixels=1000" in reasons[0]
     assert "exceeds max_pixels=1000" in reasons[1]
-    assert "multi-frame" in reasons[2]
+    assert "multi-frame image (2 frames)" in reasons[2]
+
+
+@pytest.mark.parametrize("ext", [".tif", ".gif", ".png", ".webp"])
+def test_multi_frame_files_are_refused_as_multi_frame_dicom_is(tmp_path, ext):
+    frames = [
+        Image.fromarray(np.full((16, 16), value, dtype=np.uint8)).convert("RGB")
+        for value in (0, 120, 250)
+    ]
+    path = tmp_path / f"stack{ext}"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with Image.open(path) as im:
+        assert im.n_frames == 3  # the format holds the frames
+    good = _save(tmp_path / f"one{ext}", frames[1])
+    with pytest.raises(ImageReadError) as info:
+        read_images([good, str(path)])
+    assert [item for _, item, _ in info.value.failures] == [str(path)]
+    assert "multi-frame image (3 frames) is not supported" in str(info.value)
+    assert info.value.images[0].shape[:2] == (16, 16)
+    with Image.open(path) as im:  # a PIL image of such a file: the same rule
+        with pytest.raises(ImageReadError, match="3 frames"):
+            read_images([im])
 
 
 # --------------------------------------------------------------------------
@@ -351,6 +372,21 @@ def test_check_images_names_bad_files_without_decoding(tmp_path):
         for p, r in bad.items()
         if r in ("empty file", "is a directory", "file not found")
     }
+
+
+def test_a_float_tiff_with_nan_is_refused_naming_the_file(tmp_path):
+    pixels = np.linspace(0, 1000, 64 * 64, dtype=np.float32).reshape(64, 64)
+    good = _save(tmp_path / "good.tif", Image.fromarray(pixels))
+    pixels[10, 20] = np.nan
+    bad = _save(tmp_path / "nan.tif", Image.fromarray(pixels))
+    with pytest.raises(ImageReadError) as info:
+        read_images([good, bad], size=16)
+    assert [item for _, item, _ in info.value.failures] == [bad]
+    assert "NaN or infinite" in str(info.value) and bad in str(info.value)
+    assert info.value.images[0].shape == (16, 16, 1)  # the good one is kept
+    with Image.open(bad) as im:  # a PIL image given directly: the same rule
+        with pytest.raises(ImageReadError, match="NaN or infinite"):
+            read_images([im])
 
 
 def test_nan_and_inf_arrays_are_named_by_index():
@@ -429,9 +465,76 @@ def test_max_pixels_none_or_higher_lifts_pillows_own_limit(tmp_path):
         assert "truncated or corrupt" in str(info.value)
     with pytest.raises(ImageReadError, match="exceeds max_pixels=1000000000"):
         read_images([bomb], size=8, max_pixels=1_000_000_000)
-    # Reading a header decodes nothing: sizes of huge images are known.
-    assert read_image_sizes([bomb]).tolist() == [[60_000, 60_000]]
+    # Reading a header decodes nothing: with the guard lifted, sizes of huge
+    # images are known.
+    assert read_image_sizes([bomb], max_pixels=None).tolist() == [[60_000, 60_000]]
     assert Image.MAX_IMAGE_PIXELS == limit
+
+
+def _fail_load(*args, **kwargs):
+    raise AssertionError("pixel data was decoded")
+
+
+def test_size_reader_applies_the_bomb_guard_without_decoding(tmp_path, monkeypatch):
+    import tracemalloc
+
+    from PIL import ImageFile
+
+    # A tiny file whose header declares 100000 x 100000 pixels: its size is
+    # not a valid size but a decompression bomb, named as read_images names it.
+    bomb = _png_claiming_size(tmp_path / "bomb.png", 100_000, 100_000)
+    good = _save(tmp_path / "ok.png", Image.new("L", (30, 20)))
+    assert os.path.getsize(bomb) < 200
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageReadError) as info:
+            read_image_sizes([good, bomb])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000
+    assert [item for _, item, _ in info.value.failures] == [bomb]
+    assert "decompression bomb guard" in str(info.value)
+    assert bomb in str(info.value)
+    assert info.value.images[0] == (20, 30)
+    with pytest.raises(ImageReadError) as read_info:
+        read_images([bomb])
+    assert "decompression bomb" in read_info.value.failures[0][2]
+    # Nothing is decoded on any path of the size reader, the guard lifted too.
+    monkeypatch.setattr(ImageFile.ImageFile, "load", _fail_load)
+    monkeypatch.setattr(Image.Image, "load", _fail_load)
+    assert read_image_sizes([good, bomb], max_pixels=None).tolist() == [
+        [20, 30],
+        [100_000, 100_000],
+    ]
+    with pytest.raises(ImageReadError, match="exceeds max_pixels=100"):
+        read_image_sizes([good], max_pixels=100)
+
+
+def _png_with_exif_after_pixels(path, orientation):
+    """A 40 x 24 PNG whose eXIf chunk comes after its IDAT (allowed by the spec)."""
+    buffer = io.BytesIO()
+    Image.new("L", (40, 24)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    payload = exif.tobytes()
+    chunk = struct.pack(">I", len(payload)) + b"eXIf" + payload
+    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + payload) & 0xFFFFFFFF)
+    iend = data.rindex(b"IEND") - 4
+    Path(path).write_bytes(data[:iend] + chunk + data[iend:])
+    return str(path)
+
+
+def test_size_reader_finds_a_late_exif_orientation_without_decoding(
+    tmp_path, monkeypatch
+):
+    from PIL import ImageFile
+
+    path = _png_with_exif_after_pixels(tmp_path / "late.png", 6)
+    assert read_images([path]).shape == (1, 40, 24, 1)  # Pillow finds it too
+    monkeypatch.setattr(ImageFile.ImageFile, "load", _fail_load)
+    assert read_image_sizes([path]).tolist() == [[40, 24]]
 
 
 def test_bytes_paths_are_file_system_paths(tmp_path):
@@ -522,3 +625,22 @@ def _brightest_corner(a):
         "bottom right": a[-h:, -w:],
     }
     return max(corners, key=lambda name: corners[name].mean())
+
+
+def test_upscaling_a_lot_is_said_once_per_call(tmp_path):
+    small = [_save(tmp_path / f"{i}.png", Image.new("L", (28, 28))) for i in range(3)]
+    large = _save(tmp_path / "large.png", Image.new("L", (200, 180)))
+    with pytest.warns(UserWarning, match="upscaled") as record:
+        images = read_images([*small, large], size=224, warn_upscale=4)
+    assert images.shape == (4, 224, 224, 1)
+    (warning,) = [w for w in record if "upscaled" in str(w.message)]
+    message = str(warning.message)
+    assert "3 of 4 image(s) are upscaled 4 times or more to 224x224" in message
+    assert "28x28, 8.0 times" in message and "image_size" in message
+    # an array takes the same rule; no warning below the factor, or by default
+    with pytest.warns(UserWarning, match="5 of 5 image"):
+        read_images(np.zeros((5, 28, 28), np.uint8), size=112, warn_upscale=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_images([*small, large], size=224)
+        read_images([*small, large], size=100, warn_upscale=4)
