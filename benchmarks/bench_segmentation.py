@@ -188,8 +188,9 @@ def brats_dice(pred_regions, y):
             _dice(p[..., k], t[..., k]) if t[..., k].any() else np.nan
             for p, t in zip(pred_regions, true, strict=True)
         ]
-        out[name] = float(np.nanmean(scores))
-        out[f"{name}_n_volumes"] = int(np.sum(~np.isnan(scores)))
+        counted = [s for s in scores if not np.isnan(s)]
+        out[name] = float(np.mean(counted)) if counted else np.nan
+        out[f"{name}_n_volumes"] = len(counted)
     return out
 
 
