@@ -80,7 +80,8 @@ def task_settings(task, args):
     """Settings of one task for this run (CPU defaults, ``--full``, ``--smoke``)."""
     if task == "drive":
         patch = 32 if args.smoke else (128 if args.full else 96)
-        epochs = args.epochs_drive or (1 if args.smoke else (3000 if args.full else 1500))
+        epochs = 3000 if args.full else 1500
+        epochs = args.epochs_drive or (1 if args.smoke else epochs)
         return dict(
             network="unet",
             network_kwargs=UNET,
