@@ -6,11 +6,13 @@
 * :func:`dice_score`, :data:`dice_scorer`, :func:`segmentation_report`: the
   metrics; :data:`BRATS_REGIONS` the BraTS WT/TC/ET regions of the
   Decathlon labels.
+* :func:`plot_segmentation`: ground truth and prediction over the image.
 * :class:`SegmentationEnsemble`: the mean of several segmenters' probability
   maps.
 """
 
 from ._metrics import BRATS_REGIONS, dice_score, dice_scorer, segmentation_report
+from ._plot import plot_segmentation
 from ._segmenter import CNNSegmenter
 
 __all__ = [
@@ -18,5 +20,6 @@ __all__ = [
     "CNNSegmenter",
     "dice_score",
     "dice_scorer",
+    "plot_segmentation",
     "segmentation_report",
 ]
