@@ -7,7 +7,7 @@ import pytest  # noqa: E402
 from matplotlib.contour import ContourSet  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from skmedimg.segmentation._plot import plot_segmentation  # noqa: E402
+from skmedimg.segmentation import plot_segmentation  # noqa: E402
 
 RNG = np.random.default_rng(0)
 
