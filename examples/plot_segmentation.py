@@ -54,9 +54,11 @@ if folder and (Path(folder) / "1st_manual").is_dir():
     roi_size, max_epochs = (96, 96), (20 if FAST else 150)
     print(f"DRIVE: {len(X)} images of {X.shape[1]} x {X.shape[2]} pixels")
 else:
-    X, y = make_segmentation_phantoms(24 if FAST else 60, random_state=0)
+    X, y = make_segmentation_phantoms(
+        24 if FAST else 60, image_size=64, n_classes=3, random_state=0
+    )
     fov = None
-    names = None
+    names = {1: "edema", 2: "core"}
     roi_size, max_epochs = None, (5 if FAST else 40)
     print(f"synthetic phantoms: images {X.shape}, labels {np.unique(y).tolist()}")
 n_train = len(X) * 3 // 4
