@@ -386,13 +386,7 @@ def estimator_fit_predict(task, settings, train, test, device, seed=0):
     )
     seg.fit(X, y)
     pred = seg.predict(test[0])
-    history = getattr(seg, "history_", None)
-    losses = []
-    if history is not None:
-        try:
-            losses = [float(h["train_loss"]) for h in history]
-        except (KeyError, TypeError, IndexError):
-            losses = []
+    losses = [float(v) for v in seg.history_["train_loss"]]
     return np.asarray(pred), losses
 
 
