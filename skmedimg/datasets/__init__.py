@@ -6,11 +6,14 @@
   md5 values as the ``medmnist`` package), downloading them on request.
 * :func:`make_phantoms` generates synthetic MRI-like labelled images: the
   embedded dataset that lets everything run offline.
+* :func:`make_segmentation_phantoms` generates 2-D or 3-D images with lesion
+  label masks (BraTS-like nested classes) for segmentation.
 """
 
 from ._folder import load_image_folder
 from ._medmnist import MEDMNIST_NAMES, load_medmnist
 from ._phantoms import PHANTOM_CLASSES, make_phantoms
+from ._seg_phantoms import make_segmentation_phantoms
 
 __all__ = [
     "MEDMNIST_NAMES",
@@ -18,4 +21,5 @@ __all__ = [
     "load_image_folder",
     "load_medmnist",
     "make_phantoms",
+    "make_segmentation_phantoms",
 ]
