@@ -10,12 +10,14 @@
   maps.
 """
 
+from ._ensemble import SegmentationEnsemble
 from ._metrics import BRATS_REGIONS, dice_score, dice_scorer, segmentation_report
 from ._segmenter import CNNSegmenter
 
 __all__ = [
     "BRATS_REGIONS",
     "CNNSegmenter",
+    "SegmentationEnsemble",
     "dice_score",
     "dice_scorer",
     "segmentation_report",

@@ -596,7 +596,9 @@ class CNNSegmenter(BaseEstimator):
                 if self._regions is None:
                     pred = [self.classes_[p.argmax(-1)] for p in pred]
                     true = [masks[i] for i in valid_idx]
-                    dice = dice_score(true, pred, labels=self.classes_[1:])
+                    dice = dice_score(
+                        true, pred, labels=[c for c in self.classes_ if c != 0]
+                    )
                 else:
                     pred = [p > 0.5 for p in pred]
                     true = [
