@@ -8,12 +8,15 @@
   masks of Medical Segmentation Decathlon and DRIVE folders.
 * :func:`make_phantoms` generates synthetic MRI-like labelled images: the
   embedded dataset that lets everything run offline.
+* :func:`make_segmentation_phantoms` generates 2-D or 3-D images with lesion
+  label masks (BraTS-like nested classes) for segmentation.
 """
 
 from ._decathlon import load_decathlon, load_drive
 from ._folder import load_image_folder
 from ._medmnist import MEDMNIST_NAMES, load_medmnist
 from ._phantoms import PHANTOM_CLASSES, make_phantoms
+from ._seg_phantoms import make_segmentation_phantoms
 
 __all__ = [
     "MEDMNIST_NAMES",
@@ -23,4 +26,5 @@ __all__ = [
     "load_image_folder",
     "load_medmnist",
     "make_phantoms",
+    "make_segmentation_phantoms",
 ]

@@ -11,6 +11,7 @@
   maps.
 """
 
+from ._ensemble import SegmentationEnsemble
 from ._metrics import BRATS_REGIONS, dice_score, dice_scorer, segmentation_report
 from ._plot import plot_segmentation
 from ._segmenter import CNNSegmenter
@@ -18,6 +19,7 @@ from ._segmenter import CNNSegmenter
 __all__ = [
     "BRATS_REGIONS",
     "CNNSegmenter",
+    "SegmentationEnsemble",
     "dice_score",
     "dice_scorer",
     "plot_segmentation",

@@ -78,7 +78,9 @@ def read_masks(y):
         if arr.dtype == bool:
             arr = arr.astype(np.int64)
         if not np.issubdtype(arr.dtype, np.number):
-            raise ValueError(f"mask {i}: labels must be integers, got dtype {arr.dtype}")
+            raise ValueError(
+                f"mask {i}: labels must be integers, got dtype {arr.dtype}"
+            )
         if arr.ndim not in (2, 3):
             raise ValueError(
                 f"mask {i}: a mask must have 2 or 3 spatial axes, got shape {arr.shape}"

@@ -7,6 +7,8 @@ estimator's output and inside scikit-learn's scorers.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = ["BRATS_REGIONS", "dice_score", "dice_scorer", "segmentation_report"]
@@ -21,9 +23,10 @@ __all__ = ["BRATS_REGIONS", "dice_score", "dice_scorer", "segmentation_report"]
 BRATS_REGIONS = {"WT": [1, 2, 3], "TC": [2, 3], "ET": [3]}
 
 
-def _as_list(y, what):
+def _as_list(y):
+    """The masks of ``y``, sample axis first, as a list of arrays."""
     if isinstance(y, np.ndarray):
-        return [y] if y.dtype != object else list(y)
+        return list(y)
     return [np.asarray(item) for item in y]
 
 
@@ -50,14 +53,7 @@ def _pairwise_dice(true, pred):
     return 2.0 * int(np.count_nonzero(true & pred)) / (t + p)
 
 
-def _per_sample(y_true, y_pred):
-    true = _as_list(y_true, "y_true")
-    pred = _as_list(y_pred, "y_pred")
-    if len(true) != len(pred):
-        raise ValueError(
-            f"y_true has {len(true)} masks but y_pred has {len(pred)}; they must "
-            "pair up"
-        )
+def _check_shapes(true, pred):
     for i, (t, p) in enumerate(zip(true, pred, strict=True)):
         if t.shape != p.shape:
             raise ValueError(
@@ -67,18 +63,35 @@ def _per_sample(y_true, y_pred):
     return true, pred
 
 
+def _per_sample(y_true, y_pred):
+    true = _as_list(y_true)
+    pred = _as_list(y_pred)
+    if len(true) != len(pred):
+        raise ValueError(
+            f"y_true has {len(true)} masks but y_pred has {len(pred)}; they must "
+            "pair up"
+        )
+    return true, pred
+
+
 def _channels(y_true, y_pred, labels, regions, include_background):
     """Names and per-sample boolean masks ``(true, pred)`` of each channel."""
     true, pred = _per_sample(y_true, y_pred)
     if regions is not None:
         names = list(regions)
-        pairs = [
-            (_region_masks(t, regions, "y_true"), _region_masks(p, regions, "y_pred"))
-            for t, p in zip(true, pred, strict=True)
-        ]
+        pairs = list(
+            zip(
+                *_check_shapes(
+                    [_region_masks(t, regions, "y_true") for t in true],
+                    [_region_masks(p, regions, "y_pred") for p in pred],
+                ),
+                strict=True,
+            )
+        )
         return names, [
             [(t[..., k], p[..., k]) for t, p in pairs] for k in range(len(names))
         ]
+    _check_shapes(true, pred)
     if labels is None:
         labels = np.unique(np.concatenate([np.unique(t) for t in true + pred]))
     labels = [lab for lab in np.asarray(labels).tolist()]
@@ -185,9 +198,12 @@ def _hd95(true, pred, spacing):
 
     t = torch.as_tensor(true[None, None].astype(np.float32))
     p = torch.as_tensor(pred[None, None].astype(np.float32))
-    value = compute_hausdorff_distance(
-        p, t, include_background=True, percentile=95, spacing=spacing
-    )
+    with warnings.catch_warnings():
+        # MONAI 1.5+ warns about an argument it passes to itself
+        warnings.simplefilter("ignore", FutureWarning)
+        value = compute_hausdorff_distance(
+            p, t, include_background=True, percentile=95, spacing=spacing
+        )
     return float(value.reshape(-1)[0])
 
 

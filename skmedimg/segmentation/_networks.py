@@ -220,5 +220,7 @@ def encoder_reduction(encoder, kwargs):
 
     kwargs = {k: v for k, v in kwargs.items() if k != "decoder_channels"}
     with torch.device("meta"):
-        model = timm.create_model(encoder, pretrained=False, features_only=True, **kwargs)
+        model = timm.create_model(
+            encoder, pretrained=False, features_only=True, **kwargs
+        )
     return int(model.feature_info.reduction()[-1])

@@ -396,9 +396,7 @@ class CNNSegmenter(BaseEstimator):
         spatial_dims = masks[0].ndim
         images = read_segmentation_images(X, spatial_dims)
         if len(images) != len(masks):
-            raise ValueError(
-                f"X has {len(images)} images but y has {len(masks)} masks"
-            )
+            raise ValueError(f"X has {len(images)} images but y has {len(masks)} masks")
         channels = {im.shape[-1] for im in images}
         if len(channels) > 1:
             raise ValueError(
@@ -509,10 +507,8 @@ class CNNSegmenter(BaseEstimator):
         roi = self.roi_size_
         for i in idx:
             image, target = data[i]
-            if target.ndim == image.ndim - 1:
-                image, target = _pad_to(image, target, roi)
-            else:  # region channels (R, *spatial)
-                image, target = _pad_to(image, target, roi)
+            # target: class indices (*spatial) or region channels (R, *spatial)
+            image, target = _pad_to(image, target, roi)
             spatial = image.shape[1:]
             starts = [
                 int(torch.randint(0, d - r + 1, (1,), generator=gen)) if d > r else 0
@@ -547,7 +543,9 @@ class CNNSegmenter(BaseEstimator):
             xb = (xb + (shift * std).view(view)) * scale.view(view)
         return xb, yb
 
-    def _train(self, module, data, train_idx, valid_idx, device, amp_dtype, masks, seed):
+    def _train(
+        self, module, data, train_idx, valid_idx, device, amp_dtype, masks, seed
+    ):
         from tqdm.auto import tqdm
 
         loss_fn = _make_loss(self.loss, self._regions)
@@ -598,10 +596,14 @@ class CNNSegmenter(BaseEstimator):
                 if self._regions is None:
                     pred = [self.classes_[p.argmax(-1)] for p in pred]
                     true = [masks[i] for i in valid_idx]
-                    dice = dice_score(true, pred, labels=self.classes_[1:])
+                    dice = dice_score(
+                        true, pred, labels=[c for c in self.classes_ if c != 0]
+                    )
                 else:
                     pred = [p > 0.5 for p in pred]
-                    true = [np.moveaxis(data[i][1].numpy() > 0.5, 0, -1) for i in valid_idx]
+                    true = [
+                        np.moveaxis(data[i][1].numpy() > 0.5, 0, -1) for i in valid_idx
+                    ]
                     dice = dice_score(true, pred, regions=self._regions)
                 history["valid_dice"].append(float(dice))
                 if dice > best:
@@ -631,7 +633,7 @@ class CNNSegmenter(BaseEstimator):
     # ---------------------------------------------------------------- predict
 
     def _predict_one(self, image, device, amp_dtype):
-        """Probability maps ``(*spatial, n_outputs)`` of one ``(C, *spatial)`` tensor."""
+        """Return the maps ``(*spatial, n_outputs)`` of one ``(C, *spatial)`` tensor."""
         from monai.inferers import sliding_window_inference
 
         module = self.network_
@@ -668,7 +670,9 @@ class CNNSegmenter(BaseEstimator):
         amp_dtype = loaded_precision(self.precision, self.device_)
         for im in images:
             tensor = torch.from_numpy(
-                np.ascontiguousarray(np.moveaxis(normalize_image(im, self.normalize), -1, 0))
+                np.ascontiguousarray(
+                    np.moveaxis(normalize_image(im, self.normalize), -1, 0)
+                )
             )
             yield self._predict_one(tensor, self.device_, amp_dtype)
 
@@ -780,7 +784,7 @@ class CNNSegmenter(BaseEstimator):
             self.network_ = self._rebuild_network(tensors, device)
 
     def _fitted_config(self):
-        """The fitted attributes as JSON types (for save_model)."""
+        """Return the fitted attributes as JSON types (for save_model)."""
         return {
             "classes": self.classes_.tolist(),
             "regions": self._regions,
