@@ -75,7 +75,7 @@ def read_volume(path, *, dtype=np.float32):
 
     Returns
     -------
-    volume : ndarray of shape (*spatial, n_channels)
+    volume : ndarray of shape (x, y[, z], n_channels)
         The image, channels last.
 
     Raises
@@ -255,7 +255,7 @@ def read_masks(paths, *, binarize=False):
 
     Returns
     -------
-    masks : ndarray of shape (n_samples, *spatial) or list of ndarray
+    masks : ndarray of shape (n_samples, x, y[, z]) or list of ndarray
         Integer masks. A stacked array when all masks share one shape,
         otherwise a list of arrays in input order. For a single path, the
         one mask of shape ``spatial``.
