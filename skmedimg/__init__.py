@@ -13,6 +13,8 @@ stays light and never imports torch:
 * :mod:`skmedimg.ensemble`: score-weighted soft voting.
 * :mod:`skmedimg.metrics`: the clinical report and its plots.
 * :mod:`skmedimg.app`: the upload-and-predict web page (the ``app`` extra).
+* :mod:`skmedimg.segmentation`: 2-D and 3-D segmentation over MONAI networks
+  (imports torch and MONAI).
 * :mod:`skmedimg.utils`: the image reader and input validation.
 """
 
@@ -29,6 +31,7 @@ _SUBMODULES = [
     "neural",
     "pipeline",
     "preprocessing",
+    "segmentation",
     "utils",
 ]
 

@@ -29,6 +29,7 @@ PROMISED = {
     "plot_intensity_kmeans.py": ["intensity_kmeans_elbow_silhouette.png"],
     "plot_medmnist.py": ["medmnist_confusion_matrix.png"],
     "plot_resizing.py": ["resizing_modes.png"],
+    "plot_segmentation.py": ["segmentation_overlay.png"],
     "plot_transfer_learning.py": ["transfer_learning_confusion_matrix.png"],
     "plot_tumour_vs_no_tumour.py": ["tumour_vs_no_tumour.png"],
     "plot_validation_outliers.py": ["validation_size_outliers.png"],
@@ -37,7 +38,10 @@ PROMISED = {
 
 
 #: Modules an example needs beyond the core dependencies (from an extra).
-REQUIRES = {"plot_dask_grid_search.py": "dask.distributed"}
+REQUIRES = {
+    "plot_dask_grid_search.py": "dask.distributed",
+    "plot_segmentation.py": "monai",
+}
 
 
 def _run(example, tmp_path, *args, data=None):
@@ -121,3 +125,13 @@ def test_validation_example_on_real_sizes(tmp_path, shared_data):
         pytest.skip("brain_tumor_mri_testing_original is absent")
     stdout = _run("plot_validation_outliers.py", tmp_path, data=shared_data)
     assert "files in 4 classes" in stdout
+
+
+@pytest.mark.slow
+def test_segmentation_example_on_drive(tmp_path, shared_data):
+    pytest.importorskip("monai")
+    if not (shared_data / "drive_training").is_dir():
+        pytest.skip("drive_training is absent")
+    stdout = _run("plot_segmentation.py", tmp_path, data=shared_data)
+    assert "DRIVE: 20 images of 584 x 565 pixels" in stdout
+    assert "mean Dice on the test images" in stdout

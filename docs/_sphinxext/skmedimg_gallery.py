@@ -28,6 +28,7 @@ EXAMPLE_ORDER = [
     "plot_gradcam.py",
     "plot_medmnist.py",
     "plot_tumour_vs_no_tumour.py",
+    "plot_segmentation.py",
 ]
 
 

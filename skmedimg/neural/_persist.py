@@ -11,8 +11,10 @@ a GPU loads on a CPU-only machine.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import sys
 
 import numpy as np
 import torch
@@ -32,6 +34,77 @@ _FORMAT_VERSION = "1"
 #: damaged or tampered with (an input of 100000 x 100000 pixels would only fail
 #: at predict, after trying to allocate it).
 _MAX_IMAGE_SIDE = 8192
+# A CNNSegmenter (skmedimg.segmentation) writes its fitted attributes through
+# its own ``_fitted_config`` / ``_set_fitted_config``; its subpackage imports
+# MONAI, so it is only imported here when a file of that format is loaded.
+_SEGMENTER_FORMAT = "skmedimg.CNNSegmenter"
+
+
+def _segmenter_class():
+    """CNNSegmenter when skmedimg.segmentation is imported, else None."""
+    module = sys.modules.get("skmedimg.segmentation")
+    return getattr(module, "CNNSegmenter", None)
+
+
+def _config_params(estimator, drop=()):
+    """Return the parameters as JSON, or raise ValueError naming the bad ones."""
+    params = estimator.get_params(deep=False)
+    for key in drop:
+        params[key] = None
+    if isinstance(params.get("device"), torch.device):
+        params["device"] = str(params["device"])
+    config_params, bad = {}, []
+    for key, value in params.items():
+        try:
+            config_params[key] = _jsonable(value)
+        except TypeError as exc:
+            bad.append(f"{key} ({exc})")
+    if bad:
+        raise ValueError(
+            "these parameters cannot be saved in the safe format (they are code, "
+            f"not data): {', '.join(bad)}. Set them to plain values (a preset "
+            "name for augment, a loss name) or use pickle for trusted use."
+        )
+    return config_params
+
+
+def _save_segmenter(estimator, path):
+    from safetensors.torch import save_file
+
+    check_is_fitted(estimator)
+    config = {
+        "params": _config_params(estimator),
+        "fitted": estimator._fitted_config(),
+    }
+    tensors = {
+        key: value.detach().to("cpu").contiguous().clone()
+        for key, value in estimator.network_.state_dict().items()
+    }
+    metadata = {
+        "format": _SEGMENTER_FORMAT,
+        "format_version": _FORMAT_VERSION,
+        "config": json.dumps(config),
+    }
+    path = os.fspath(path)
+    save_file(tensors, path, metadata=metadata)
+    return path
+
+
+def _load_segmenter(path, config, tensors):
+    cls = importlib.import_module("skmedimg.segmentation").CNNSegmenter
+    try:
+        params = {key: _from_json(value) for key, value in config["params"].items()}
+        for key, value in params.items():
+            if isinstance(value, list):  # roi_size, network__channels ...
+                params[key] = tuple(value)
+        estimator = cls(**params)
+        estimator._validate_params()
+        return estimator._set_fitted_config(config["fitted"], tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(
+            f"{path!r}: the segmenter's saved configuration or weights are damaged "
+            f"or from an incompatible version ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _jsonable(value):
@@ -60,9 +133,12 @@ def _from_json(value):
 def save_model(estimator, path):
     """Save a fitted :class:`CNNClassifier` to a ``.safetensors`` file.
 
+    A fitted :class:`skmedimg.segmentation.CNNSegmenter` is saved the same
+    way (its network's tensors and its fitted attributes).
+
     Parameters
     ----------
-    estimator : CNNClassifier
+    estimator : CNNClassifier or CNNSegmenter
         A fitted estimator. Parameters must be plain values (numbers,
         strings, tuples, dicts); a callable ``augment``, a loss module or
         ``callbacks`` cannot be written safely and raise ``ValueError``
@@ -96,25 +172,15 @@ def save_model(estimator, path):
     """
     from safetensors.torch import save_file
 
+    segmenter = _segmenter_class()
+    if segmenter is not None and isinstance(estimator, segmenter):
+        return _save_segmenter(estimator, path)
     if not isinstance(estimator, CNNClassifier):
-        raise TypeError(f"save_model saves a CNNClassifier, got {type(estimator)}")
-    check_is_fitted(estimator)
-    params = estimator.get_params(deep=False)
-    params["memory"] = None
-    if isinstance(params.get("device"), torch.device):
-        params["device"] = str(params["device"])
-    config_params, bad = {}, []
-    for key, value in params.items():
-        try:
-            config_params[key] = _jsonable(value)
-        except TypeError as exc:
-            bad.append(f"{key} ({exc})")
-    if bad:
-        raise ValueError(
-            "these parameters cannot be saved in the safe format (they are code, "
-            f"not data): {', '.join(bad)}. Set them to plain values (a preset "
-            "name for augment, a loss name) or use pickle for trusted use."
+        raise TypeError(
+            f"save_model saves a CNNClassifier or a CNNSegmenter, got {type(estimator)}"
         )
+    check_is_fitted(estimator)
+    config_params = _config_params(estimator, drop=("memory",))
     classes = estimator.classes_
     module = estimator.net_.module_
     config = {
@@ -161,7 +227,7 @@ def _read_saved(path):
     try:
         with safe_open(path, framework="pt", device="cpu") as handle:
             metadata = handle.metadata() or {}
-            if metadata.get("format") != _FORMAT:
+            if metadata.get("format") not in (_FORMAT, _SEGMENTER_FORMAT):
                 raise ValueError(not_ours)
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     except (SafetensorError, OSError) as exc:
@@ -184,6 +250,8 @@ def _read_saved(path):
             f"{path!r}: the model's saved configuration is damaged (not a "
             f"JSON object but {type(config).__name__})"
         )
+    if metadata["format"] == _SEGMENTER_FORMAT:
+        config["__format__"] = _SEGMENTER_FORMAT
     return config, tensors
 
 
@@ -257,7 +325,7 @@ def load_model(path):
 
     Returns
     -------
-    estimator : CNNClassifier
+    estimator : CNNClassifier or CNNSegmenter
         A fitted estimator that predicts like the saved one. The optimizer
         state is not saved: calling ``fit`` again trains from scratch.
 
@@ -272,6 +340,8 @@ def load_model(path):
     """
     path = os.fspath(path)
     config, tensors = _read_saved(path)
+    if config.get("__format__") == _SEGMENTER_FORMAT:
+        return _load_segmenter(path, config, tensors)
     try:
         estimator, routed = _estimator_from_config(config)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

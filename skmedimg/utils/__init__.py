@@ -1,4 +1,4 @@
-"""Input validation, the image reader and shared helpers."""
+"""Input validation, the image and volume readers and shared helpers."""
 
 from ._io import (
     IMAGE_EXTENSIONS,
@@ -8,12 +8,16 @@ from ._io import (
     read_images,
 )
 from ._labels import check_labels
+from ._volume import NIFTI_EXTENSIONS, read_masks, read_volume
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageReadError",
+    "NIFTI_EXTENSIONS",
     "check_images",
     "check_labels",
     "read_image_sizes",
     "read_images",
+    "read_masks",
+    "read_volume",
 ]
