@@ -54,6 +54,7 @@ def test_real_weights_beat_random_weights(brain_training):
             image_size=size,
             max_epochs=30,
             lr=1e-2,
+            recipe=None,  # constant-rate Adam: the setting of the figures above
             random_state=0,
         ).fit(X, y)
         scores[pretrained] = clf.score(X_test, y_test)

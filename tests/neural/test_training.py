@@ -173,7 +173,11 @@ def test_plateau_divides_the_rate_after_two_epochs_without_improvement(data):
 )
 def test_losses(loss, extra):
     X, y = make_lesions(n_samples=40, labels=("normal", "tumour"))
-    clf = tiny(loss=loss, max_epochs=20, class_weight="balanced", **extra).fit(X, y)
+    # recipe=None: constant-rate Adam, the setting these scores were tuned on
+    # (the linear-probe recipe's cosine decay leaves lr=0.1 too little time)
+    clf = tiny(
+        loss=loss, max_epochs=20, class_weight="balanced", recipe=None, **extra
+    ).fit(X, y)
     assert clf.score(X, y) >= 0.7
     if loss == "false_negative":
         assert clf.net_.criterion_.negative_index == 0  # classes_[0] == "normal"
