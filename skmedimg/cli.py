@@ -931,9 +931,10 @@ def _add_training(parser, *, model_default, budget_default=None):
     )
     parser.add_argument(
         "--optimizer",
-        choices=["adam", "adamw", "sgd", "rmsprop"],
+        choices=["adam", "adamw", "sgd", "rmsprop", "logreg-cv"],
         default=None,
-        help="optimizer (default: the recipe's)",
+        help="optimizer (default: the recipe's; logreg-cv: a frozen backbone's "
+        "linear head solved as a logistic regression, C by cross-validation)",
     )
     parser.add_argument(
         "--lr", type=float, default=None, help="learning rate (default: the recipe's)"

@@ -51,6 +51,7 @@ from ._data import (
 )
 from ._device import autocast, loaded_precision, resolve_device, resolve_precision
 from ._device_lock import device_lock, release_cached_memory
+from ._linear_head import fit_logistic_head
 from ._losses import FalseNegativeLoss, FocalLoss
 from ._random import torch_random
 from ._recipes import (
@@ -641,9 +642,18 @@ default="auto"
         pooled features.
     dropout : float, default=0.0
         Dropout probability before every linear layer of the head.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop", "auto"} or torch optimizer \
-class, default="auto"
+    optimizer : {"adam", "adamw", "sgd", "rmsprop", "logreg-cv", "auto"} or \
+torch optimizer class, default="auto"
         Optimizer of the trainable parameters (``"auto"``: the recipe's).
+        ``"logreg-cv"`` fits a linear head on a frozen backbone as
+        scikit-learn's multinomial ``LogisticRegression`` on the standardised
+        pooled features, with ``C`` chosen by stratified 5-fold
+        cross-validation among ``1e-4 .. 10``, in one pass and no epochs
+        (the ``"linear-probe"`` recipe's); it needs ``freeze="backbone"``,
+        ``head=()``, no augmentation, no early stopping and the
+        cross-entropy loss. A recipe that cannot meet these, or to which
+        ``lr``, ``max_epochs``, ``lr_schedule`` or ``weight_decay`` is given,
+        trains the head with ``"adamw"`` instead.
     lr : float or "auto", default="auto"
         Learning rate (the peak of the one-cycle schedule).
     momentum : float, default=0.9
@@ -911,7 +921,7 @@ callable or None, default="auto"
         ],
         "head": [tuple, list, None],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "optimizer": [StrOptions({*_OPTIMIZERS, "auto"}), type],
+        "optimizer": [StrOptions({*_OPTIMIZERS, "logreg-cv", "auto"}), type],
         "lr": [Interval(Real, 0, None, closed="neither"), _AUTO],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left"), _AUTO],
@@ -1223,6 +1233,9 @@ callable or None, default="auto"
 
     def _optimizer_params(self):
         name = self._p("optimizer")
+        if name == "logreg-cv":
+            # the head is solved, not stepped: an optimizer skorch can build
+            return torch.optim.SGD, {}
         if isinstance(name, str):
             cls = _OPTIMIZERS[name]
         else:
@@ -1518,6 +1531,7 @@ callable or None, default="auto"
                 size = (int(size), int(size))
             self.image_size_ = tuple(int(s) for s in size)
             module = self._make_module(backbone, config, n_classes, self.device_)
+            self._check_logreg(given, routed)
             fast = self._p("freeze") == "backbone" and self._p("augment") is None
             if self.compile and not fast:
                 module.compile(**routed["compile"])
@@ -1559,6 +1573,8 @@ callable or None, default="auto"
             data = self._frozen_features(module, images, self.device_, amp_dtype, store)
         else:
             data = images
+        if self._p("optimizer") == "logreg-cv":
+            return self._fit_logistic(module, data, y_enc, routed, amp_dtype, seed)
 
         if self._p("early_stopping") is not None:
             train_idx, valid_idx = self._split(y_enc, rng)
@@ -1603,6 +1619,83 @@ callable or None, default="auto"
         stopper = dict(net.callbacks_).get("early_stopping")
         if stopper is not None:
             stopper.best_model_weights_ = None
+        return net
+
+    def _check_logreg(self, given, routed):
+        """``optimizer="logreg-cv"`` needs a frozen backbone and a linear head."""
+        if self._p("optimizer") != "logreg-cv":
+            return
+        problems = []
+        if self._p("freeze") != "backbone":
+            problems.append(f"freeze={self._p('freeze')!r}")
+        if self.head is not None and tuple(self.head):
+            problems.append(f"head={self.head!r}")
+        if self._p("augment") is not None:
+            problems.append(f"augment={self._p('augment')!r}")
+        if self._p("early_stopping") is not None:
+            problems.append(f"early_stopping={self._p('early_stopping')!r}")
+        if not (isinstance(self.loss, str) and self.loss == "cross_entropy"):
+            problems.append(f"loss={self.loss!r}")
+        if routed["criterion"]:
+            problems.append("criterion__ parameters")
+        if self.ema:
+            problems.append(f"ema={self.ema!r}")
+        if self.callbacks:
+            problems.append("callbacks")
+        if "optimizer" not in given:
+            # settings of a head trained by gradient steps ask for one
+            problems += [
+                f"{name}={given[name]!r}"
+                for name in ("lr", "max_epochs", "lr_schedule", "weight_decay")
+                if name in given
+            ]
+        if not problems:
+            return
+        if "optimizer" in given:
+            raise ValueError(
+                "optimizer='logreg-cv' fits a linear head on a frozen backbone "
+                "without augmentation, early stopping or a custom loss; these "
+                f"parameters do not allow it: {', '.join(problems)}"
+            )
+        # the recipe's choice: a head trained by AdamW instead
+        self.recipe_params_["optimizer"] = "adamw"
+
+    def _fit_logistic(self, module, features, y_enc, routed, amp_dtype, seed):
+        """Solve the linear head as a logistic regression (``"logreg-cv"``)."""
+        n_classes = len(self.classes_)
+        criterion = self._build_criterion(n_classes, y_enc, routed["criterion"])
+        weights = getattr(criterion, "weight", None)
+        class_weight = (
+            None
+            if weights is None
+            else {i: float(w) for i, w in enumerate(weights.tolist())}
+        )
+        weight, bias, C = fit_logistic_head(
+            features,
+            y_enc,
+            n_classes,
+            class_weight=class_weight,
+            seed=seed,
+            n_jobs=self.n_jobs,
+        )
+        linear = module.head[-1]
+        with torch.no_grad():
+            linear.weight.copy_(weight.to(linear.weight.device))
+            linear.bias.copy_(bias.to(linear.bias.device))
+        net = self._build_net(
+            module,
+            criterion,
+            routed=routed,
+            device=self.device_,
+            amp_dtype=amp_dtype,
+            seed=seed,
+            batch_size=int(self.batch_size),
+        )
+        net.initialize()
+        self.recipe_reason_ = (
+            f"{self.recipe_reason_}; logistic-regression head, C={C:g} chosen by "
+            "cross-validation"
+        )
         return net
 
     def _split(self, y_enc, rng):

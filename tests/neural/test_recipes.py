@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
@@ -158,6 +159,8 @@ def test_named_recipe_round_trips(recipe, phantoms, tmp_path):
     clf.fit(X, y)
     assert clf.recipe_ == recipe
     expected = RECIPES[recipe]["optimizer"] if recipe else "adam"
+    if recipe == "linear-probe":
+        expected = "adamw"  # max_epochs given: a head trained by steps
     assert clf.recipe_params_["optimizer"] == expected
     assert clf.recipe_params_["max_epochs"] == 2  # given, kept
     loaded = load_model(save_model(clf, tmp_path / "m.safetensors"))
@@ -243,3 +246,52 @@ def test_measured_cost_is_cached_and_leaves_the_random_state(phantoms):
     first = dict(_recipes._COSTS)
     tiny(image_size="auto", max_epochs="auto", time_budget=600).fit(X, y)
     assert dict(_recipes._COSTS) == first
+
+
+# ------------------------------------------------- the logistic-regression head
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logistic_head_gives_scikit_learns_probabilities(n_classes):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from skmedimg.neural._linear_head import fit_logistic_head
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(n_classes), 30)
+    features = rng.normal(size=(len(y), 8)) * [1, 5, 0.1, 1, 1, 1, 2, 1]
+    features[:, 0] += 2.0 * y  # one informative feature
+    weight, bias, C = fit_logistic_head(
+        torch.from_numpy(features), y, n_classes, class_weight=None, seed=0
+    )
+    logits = torch.from_numpy(features).float() @ weight.T + bias
+    proba = torch.softmax(logits, dim=1).numpy()
+    scaler = StandardScaler().fit(features)
+    Z = scaler.transform(features)
+    reference = LogisticRegression(C=C, max_iter=1000).fit(Z, y)
+    expected = reference.predict_proba(Z)
+    np.testing.assert_allclose(proba, expected, atol=1e-4)
+    assert (proba.argmax(1) == y).mean() > 0.8
+
+
+def test_linear_probe_solves_the_head_without_epochs(phantoms):
+    X, y = phantoms
+    clf = tiny(recipe="linear-probe", max_epochs="auto").fit(X, y)
+    assert clf.recipe_params_["optimizer"] == "logreg-cv"
+    assert clf.n_epochs_ == 0 and "C=" in clf.recipe_reason_
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    assert clf.score(X, y) >= 0.75
+
+
+def test_logreg_head_needs_a_frozen_linear_head(phantoms):
+    X, y = phantoms
+    # the recipe's choice gives way to a loss a logistic regression lacks
+    focal = tiny(recipe="linear-probe", loss="focal").fit(X, y)
+    assert focal.recipe_params_["optimizer"] == "adamw" and focal.n_epochs_ == 2
+    # asked for by name, a conflict is an error naming the parameter
+    with pytest.raises(ValueError, match="augment='light'"):
+        tiny(recipe="linear-probe", optimizer="logreg-cv", augment="light").fit(X, y)
+    with pytest.raises(ValueError, match="freeze='none'"):
+        tiny(recipe=None, optimizer="logreg-cv").fit(X, y)
