@@ -649,11 +649,9 @@ torch optimizer class, default="auto"
         scikit-learn's multinomial ``LogisticRegression`` on the standardised
         pooled features, with ``C`` chosen by stratified 5-fold
         cross-validation among ``1e-4 .. 10``, in one pass and no epochs
-        (the ``"linear-probe"`` recipe's); it needs ``freeze="backbone"``,
-        ``head=()``, no augmentation, no early stopping and the
-        cross-entropy loss. A recipe that cannot meet these, or to which
-        ``lr``, ``max_epochs``, ``lr_schedule`` or ``weight_decay`` is given,
-        trains the head with ``"adamw"`` instead.
+        (``lr``, ``max_epochs`` and the schedule are not used); it needs
+        ``freeze="backbone"``, ``head=()``, no augmentation, no early
+        stopping and the cross-entropy loss.
     lr : float or "auto", default="auto"
         Learning rate (the peak of the one-cycle schedule).
     momentum : float, default=0.9
@@ -1531,7 +1529,7 @@ callable or None, default="auto"
                 size = (int(size), int(size))
             self.image_size_ = tuple(int(s) for s in size)
             module = self._make_module(backbone, config, n_classes, self.device_)
-            self._check_logreg(given, routed)
+            self._check_logreg(routed)
             fast = self._p("freeze") == "backbone" and self._p("augment") is None
             if self.compile and not fast:
                 module.compile(**routed["compile"])
@@ -1621,7 +1619,7 @@ callable or None, default="auto"
             stopper.best_model_weights_ = None
         return net
 
-    def _check_logreg(self, given, routed):
+    def _check_logreg(self, routed):
         """``optimizer="logreg-cv"`` needs a frozen backbone and a linear head."""
         if self._p("optimizer") != "logreg-cv":
             return
@@ -1642,23 +1640,12 @@ callable or None, default="auto"
             problems.append(f"ema={self.ema!r}")
         if self.callbacks:
             problems.append("callbacks")
-        if "optimizer" not in given:
-            # settings of a head trained by gradient steps ask for one
-            problems += [
-                f"{name}={given[name]!r}"
-                for name in ("lr", "max_epochs", "lr_schedule", "weight_decay")
-                if name in given
-            ]
-        if not problems:
-            return
-        if "optimizer" in given:
+        if problems:
             raise ValueError(
                 "optimizer='logreg-cv' fits a linear head on a frozen backbone "
                 "without augmentation, early stopping or a custom loss; these "
                 f"parameters do not allow it: {', '.join(problems)}"
             )
-        # the recipe's choice: a head trained by AdamW instead
-        self.recipe_params_["optimizer"] = "adamw"
 
     def _fit_logistic(self, module, features, y_enc, routed, amp_dtype, seed):
         """Solve the linear head as a logistic regression (``"logreg-cv"``)."""
