@@ -555,11 +555,12 @@ def _write_overlay(model, X, y, pred, names, path, label_names, n_max=4):
         truth = list(y)
         legend_names = {int(k): v for k, v in legend.items()}
     pred = [np.asarray(p) for p in pred]
-    if model.spatial_dims_ == 3:  # a montage of slices of the first volume
+    if model.spatial_dims_ == 3:  # a montage of the volume with most foreground
+        i = int(np.argmax([np.count_nonzero(m) for m in y]))
         fig = plot_segmentation(
-            X[0], truth[0], pred=pred[0], names=legend_names, channel=0
+            X[i], truth[i], pred=pred[i], names=legend_names, channel=0
         )
-        fig.suptitle(f"{names[0]} (solid: ground truth, dashed: prediction)")
+        fig.suptitle(f"{names[i]} (solid: ground truth, dashed: prediction)")
         fig.savefig(path, dpi=100)
         return
     k = min(n_max, len(X))

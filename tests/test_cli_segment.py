@@ -353,8 +353,19 @@ def test_usage_errors_exit_2(capsys):
     assert "96,96" in capsys.readouterr().err
 
 
-def test_network_choices_are_the_estimators():
-    from skmedimg._cli_segment import NETWORKS
-    from skmedimg.segmentation._networks import NETWORKS as ESTIMATOR_NETWORKS
+def test_the_choices_of_the_options_are_the_estimators():
+    # The parser does not import torch, so it spells the choices itself.
+    from skmedimg.cli import _build_parser
+    from skmedimg.segmentation import CNNSegmenter
 
-    assert tuple(NETWORKS) == tuple(ESTIMATOR_NETWORKS)
+    parser = _build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    segment = commands.choices["segment"]
+    train = next(a for a in segment._actions if a.dest == "segment_command")
+    train = train.choices["train"]
+    choices = {a.dest: a.choices for a in train._actions if a.choices}
+    constraints = CNNSegmenter._parameter_constraints
+    for option, param in [("network", "network"), ("loss", "loss")]:
+        assert set(choices[option]) == constraints[param][0].options, option
+    assert set(choices["augment"]) == constraints["augment"][0].options | {"none"}
+    assert set(choices["precision"]) == constraints["precision"][0].options
