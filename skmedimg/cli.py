@@ -1,5 +1,7 @@
 """The ``skmedimg`` command line: demo, train, evaluate, predict, explain.
 
+Segmentation commands (``skmedimg segment ...``) live in ``_cli_segment``.
+
 Built on the public API only. Exit codes: 0 success, 1 failure (a one-line
 reason on stderr; ``--debug`` shows the traceback), 2 bad usage.
 """
@@ -641,9 +643,7 @@ def _cmd_demo(args, console):
 
 
 def _cmd_evaluate(args, console):
-    from .neural import load_model
-
-    model = load_model(_model_path(args.model))
+    model = _load_classifier(args.model)
     _positive_class(model, args.positive_class)  # a bad name: before reading
     X, y, _ = _load_dataset(args.data_dir, "test")
     X, y, _ = _drop_unreadable(X, y, console, args.n_jobs)
@@ -672,6 +672,19 @@ def _model_path(path):
     if not path.exists():
         raise CommandError(f"{path}: no such model file")
     return path
+
+
+def _load_classifier(path):
+    """Load a saved classifier; a segmenter is an error that names its commands."""
+    from .neural import load_model
+
+    model = load_model(_model_path(path))
+    if hasattr(model, "spatial_dims_"):
+        raise CommandError(
+            f"{path}: a segmentation model (CNNSegmenter); use 'skmedimg segment "
+            "evaluate' or 'skmedimg segment predict'"
+        )
+    return model
 
 
 def _collect_images(inputs):
@@ -738,9 +751,7 @@ def _read_for_model(model, paths, n_jobs, verbose):
 def _cmd_predict(args, console):
     import csv
 
-    from .neural import load_model
-
-    model = load_model(_model_path(args.model))
+    model = _load_classifier(args.model)
     paths, failures = _collect_images(args.images)
     for item, reason in failures:
         print(f"skmedimg: cannot read {item}: {reason}", file=sys.stderr)
@@ -808,9 +819,8 @@ def _cmd_explain(args, console):
 
     matplotlib.use("Agg")
     from .inspection import gradcam, plot_gradcam
-    from .neural import load_model
 
-    model = load_model(_model_path(args.model))
+    model = _load_classifier(args.model)
     images, _, failures = _read_for_model(model, [args.image], None, False)
     if failures:
         raise CommandError(f"cannot read {failures[0][0]}: {failures[0][1]}")
@@ -1034,7 +1044,8 @@ def _add_training(parser, *, model_default, budget_default=None):
 def _build_parser():
     parser = argparse.ArgumentParser(
         prog="skmedimg",
-        description="Medical image classification with scikit-learn estimators.",
+        description="Medical image classification and segmentation with "
+        "scikit-learn estimators.",
     )
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -1093,6 +1104,10 @@ def _build_parser():
     explain.add_argument("--target", default=None, help="class to explain")
     _add_common(explain)
     explain.set_defaults(func=_cmd_explain)
+
+    from ._cli_segment import add_segment_parser
+
+    add_segment_parser(sub)
 
     from .app import add_serve_parser
 

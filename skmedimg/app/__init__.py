@@ -2,7 +2,8 @@
 
 * :func:`serve`: run the upload-and-predict page (``skmedimg serve``): choose
   a model, upload or drop images, see the label, the probability of every
-  class and a Grad-CAM overlay.
+  class and a Grad-CAM overlay (for a 2-D segmenter: the predicted mask over
+  the image and the share of every class).
 * :func:`create_app`: the Flask WSGI application behind it, with
   ``POST /predict`` for scripts; for tests and other WSGI servers.
 * :func:`load_models`: load the saved models in files and folders.

@@ -29,7 +29,8 @@ PAGE_HTML = """<!doctype html>
     <select id="model" name="model">
     {% for entry in models %}
       <option value="{{ entry.name }}" data-classes='{{ entry.classes|tojson }}'>
-        {{ entry.name }} ({{ entry.classes|join(', ') }})</option>
+        {{ entry.name }} ({% if entry.task %}{{ entry.task }}: {% endif %}
+        {{- entry.classes|join(', ') }})</option>
     {% endfor %}
     </select>
   </div>
@@ -167,7 +168,47 @@ APP_JS = r"""
     return fig;
   }
 
+  // One bar per class, in the model's class order: Object.entries would put
+  // class names that look like integers ("2", "10") first, in numeric order.
+  function showBars(card, model, values, top, colors) {
+    const bars = el("div", "bars");
+    const option = Array.from(select.options).find((o) => o.value === model);
+    const order = option ? JSON.parse(option.dataset.classes) : [];
+    const names = order.filter((name) => name in values);
+    for (const name of names.length ? names : Object.keys(values)) {
+      const p = values[name];
+      const row = el("div", name === top ? "bar-row top" : "bar-row");
+      row.title = name + ": " + (100 * p).toFixed(2) + "%";
+      row.appendChild(el("span", "bar-name", name));
+      const track = el("span", "bar-track");
+      const fill = el("span", "bar-fill");
+      fill.style.width = (100 * p).toFixed(1) + "%";
+      if (colors && colors[name]) fill.style.backgroundColor = colors[name];
+      track.appendChild(fill);
+      row.appendChild(track);
+      row.appendChild(el("span", "bar-value", (100 * p).toFixed(1) + "%"));
+      bars.appendChild(row);
+    }
+    card.appendChild(bars);
+  }
+
+  function showSegmentation(card, data) {
+    const seg = data.segmentation;
+    card.appendChild(el("p", "label", "segmentation"));
+    const images = el("div", "images");
+    images.appendChild(figure(seg.image, "image", "input"));
+    images.appendChild(figure(seg.overlay, "predicted mask", "overlay"));
+    card.appendChild(images);
+    card.appendChild(el("p", "note", "share of the image per class:"));
+    showBars(card, data.model, data.fractions, null, seg.colors);
+    card.appendChild(el("p", "note", "model: " + data.model));
+  }
+
   function showResult(card, data) {
+    if (data.task === "segmentation") {
+      showSegmentation(card, data);
+      return;
+    }
     card.appendChild(el("p", "label", data.label));
     const expl = data.explanation;
     if (expl) {
@@ -179,26 +220,7 @@ APP_JS = r"""
     } else if (data.explanation_error) {
       card.appendChild(el("p", "note", data.explanation_error));
     }
-    const bars = el("div", "bars");
-    // In the model's class order: Object.entries would put class names that
-    // look like integers ("2", "10") first, in numeric order.
-    const option = Array.from(select.options).find((o) => o.value === data.model);
-    const order = option ? JSON.parse(option.dataset.classes) : [];
-    const names = order.filter((name) => name in data.probabilities);
-    for (const name of names.length ? names : Object.keys(data.probabilities)) {
-      const p = data.probabilities[name];
-      const row = el("div", name === data.label ? "bar-row top" : "bar-row");
-      row.title = name + ": " + (100 * p).toFixed(2) + "%";
-      row.appendChild(el("span", "bar-name", name));
-      const track = el("span", "bar-track");
-      const fill = el("span", "bar-fill");
-      fill.style.width = (100 * p).toFixed(1) + "%";
-      track.appendChild(fill);
-      row.appendChild(track);
-      row.appendChild(el("span", "bar-value", (100 * p).toFixed(1) + "%"));
-      bars.appendChild(row);
-    }
-    card.appendChild(bars);
+    showBars(card, data.model, data.probabilities, data.label, null);
     card.appendChild(el("p", "note", "model: " + data.model));
   }
 

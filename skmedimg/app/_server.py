@@ -79,6 +79,7 @@ MODEL_EXTENSIONS = (".skmedimg", ".safetensors")
 _DISPLAY_SIZE = 320
 _OVERLAY_ALPHA = 0.4
 _OVERLAY_CMAP = "jet"
+_MASK_ALPHA = 0.5
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 # Leading bytes of the formats the reader decodes, with the temporary file's
@@ -163,7 +164,7 @@ def load_models(paths):
 
     Returns
     -------
-    models : dict of str to CNNClassifier
+    models : dict of str to CNNClassifier or CNNSegmenter
         Fitted estimators in the order found, named by file stem (by the
         folder's name for files called ``model``), made unique with a
         ``-2``, ``-3`` ... suffix.
@@ -174,7 +175,9 @@ def load_models(paths):
         If a path does not exist.
     ValueError
         If a file given explicitly is not a saved skmedimg model, cannot be
-        read, or no model was found at all.
+        read, is a segmenter of 3-D volumes (the app segments 2-D images; in
+        a folder such a model is skipped with a warning), or no model was
+        found at all.
 
     Notes
     -----
@@ -212,10 +215,45 @@ def load_models(paths):
                     stacklevel=2,
                 )
                 continue
+            reason = _unservable(model)
+            if reason is not None:
+                if explicit:
+                    raise ValueError(f"{file}: {reason}")
+                warnings.warn(f"skipping {file}: {reason}", UserWarning, stacklevel=2)
+                continue
             models[_model_name(file, models)] = model
     if not models:
         raise ValueError(f"no saved skmedimg models in {', '.join(map(str, paths))}")
     return models
+
+
+def _is_segmenter(model):
+    """Whether ``model`` is a fitted segmenter (a CNNSegmenter, by its attributes)."""
+    return hasattr(model, "spatial_dims_") and hasattr(model, "n_channels_in_")
+
+
+def _unservable(model):
+    """Why the app cannot serve ``model`` (a segmenter), or None."""
+    if not _is_segmenter(model):
+        return None
+    if model.spatial_dims_ != 2:
+        return (
+            f"a segmenter of {model.spatial_dims_}-D volumes; the app segments "
+            "2-D images (use 'skmedimg segment predict' for volumes)"
+        )
+    if model.n_channels_in_ not in (1, 3):
+        return (
+            f"a segmenter of {model.n_channels_in_}-channel images; the app reads "
+            "uploads in gray (1 channel) or RGB (3)"
+        )
+    return None
+
+
+def _segment_keys(model):
+    """The names of a segmenter's outputs: its regions, or its labels as text."""
+    if getattr(model, "regions_", None) is not None:
+        return [str(r) for r in model.regions_]
+    return [str(c) for c in model.classes_]
 
 
 def _check_models(models):
@@ -230,6 +268,11 @@ def _check_models(models):
     if not models:
         raise ValueError("no models to serve")
     for name, model in models.items():
+        if _is_segmenter(model):
+            reason = _unservable(model)
+            if reason is not None:
+                raise ValueError(f"model {name!r} is {reason}")
+            continue
         missing = [
             attr
             for attr in ("classes_", "image_size_", "predict_proba")
@@ -237,8 +280,8 @@ def _check_models(models):
         ]
         if missing:
             raise TypeError(
-                f"model {name!r} is not a fitted skmedimg CNN classifier (it has "
-                f"no {', '.join(missing)})"
+                f"model {name!r} is not a fitted skmedimg CNN classifier or "
+                f"segmenter (it has no {', '.join(missing)})"
             )
     named = {str(name): model for name, model in models.items()}
     if len(named) < len(models):
@@ -371,6 +414,38 @@ def _overlay(rgb, heatmap):
     return np.rint(blend * 255.0).astype(np.uint8)
 
 
+def _colour(index):
+    """Matplotlib's cycle colour ``index`` (gray skipped), as plot_segmentation."""
+    return f"C{index % 10}" if index % 10 != 7 else "C9"
+
+
+def _mask_overlay(rgb, mask, model):
+    """Colour each class (or region) of ``mask`` over a uint8 ``(H, W, 3)`` image.
+
+    The mask is resized to the image with nearest-neighbour sampling; the
+    background (label 0) is left as it is. Returns the blend and the colour
+    of each class as ``#rrggbb``.
+    """
+    from matplotlib.colors import to_hex, to_rgb
+    from PIL import Image
+
+    height, width = rgb.shape[:2]
+    if getattr(model, "regions_", None) is not None:
+        layers = [(str(r), mask[..., k]) for k, r in enumerate(model.regions_)]
+    else:
+        layers = [(str(c), mask == c) for c in model.classes_ if c != 0]
+    blend = rgb.astype(np.float32) / 255.0
+    colours = {}
+    for i, (key, layer) in enumerate(layers):
+        small = Image.fromarray(np.asarray(layer, dtype=np.uint8) * 255)
+        small = np.asarray(small.resize((width, height), Image.Resampling.NEAREST))
+        inside = small > 127
+        colour = np.asarray(to_rgb(_colour(i)), dtype=np.float32)
+        blend[inside] = (1.0 - _MASK_ALPHA) * blend[inside] + _MASK_ALPHA * colour
+        colours[key] = to_hex(_colour(i))
+    return np.rint(blend * 255.0).astype(np.uint8), colours
+
+
 # --------------------------------------------------------------------------
 # The app
 # --------------------------------------------------------------------------
@@ -412,9 +487,11 @@ def create_app(
 
     * ``GET /``: the page. Choose a model, upload or drop one or more images,
       press Predict; each image gets its label, a bar for the probability of
-      every class, and its Grad-CAM overlay.
+      every class, and its Grad-CAM overlay (a segmenter: its mask over the
+      image and the share of the image of every class).
     * ``GET /models``: ``{"models": [{"name", "classes", "image_size",
-      "model_name"}, ...]}``.
+      "model_name"}, ...]}``; a segmenter's entry is ``{"name", "task":
+      "segmentation", "classes", "roi_size", "model_name"}`` (its network).
     * ``POST /predict``: multipart form with the image in the field ``file``,
       optionally ``model`` (a name from ``/models``; default: the first) and
       ``explain=1``. Answers ``{"model": name, "label": label,
@@ -422,15 +499,23 @@ def create_app(
       the model's ``classes_`` order; with ``explain=1`` also
       ``"explanation": {"method": "gradcam", "class": label, "image":
       data_url, "overlay": data_url}`` (PNG data URLs, longest side at most
-      320 pixels). Errors answer ``{"error": message}``: 400 (no file, empty
-      file, unknown model), 413 (too large), 415 (not an image by content),
-      422 (corrupt, truncated, or over ``max_pixels``).
+      320 pixels). A segmenter (``"task": "segmentation"`` in ``/models``)
+      predicts the mask at the upload's own size and answers ``{"model":
+      name, "task": "segmentation", "fractions": {class: share of the
+      image, ...}, "segmentation": {"image": data_url, "overlay": data_url,
+      "colors": {class: "#rrggbb", ...}}}``: its classes as text (or its
+      regions, whose shares may overlap), the mask coloured over the image.
+      Errors answer ``{"error": message}``: 400 (no file, empty file,
+      unknown model), 413 (too large), 415 (not an image by content), 422
+      (corrupt, truncated, or over ``max_pixels``).
 
     Parameters
     ----------
     models : dict, str, path-like or sequence of them
         Either a dict from display name to a fitted
-        :class:`~skmedimg.neural.CNNClassifier` (or to a saved model's path),
+        :class:`~skmedimg.neural.CNNClassifier` or 2-D
+        :class:`~skmedimg.segmentation.CNNSegmenter` of gray or RGB images
+        (or to a saved model's path),
         or paths of saved models and folders, loaded with
         :func:`load_models`.
     max_upload_mb : float, default=20
@@ -458,7 +543,10 @@ default=("localhost", "127.0.0.1", "[::1]")
     ImportError
         If Flask is not installed (``pip install 'skmedimg[app]'``).
     TypeError
-        If a model is not a fitted CNN classifier.
+        If a model is not a fitted CNN classifier or segmenter.
+    ValueError
+        If a segmenter segments volumes, or images that are neither gray nor
+        RGB.
 
     See Also
     --------
@@ -498,6 +586,14 @@ default=("localhost", "127.0.0.1", "[::1]")
     app.extensions["skmedimg"] = {"models": models, "max_pixels": max_pixels}
 
     def model_info(name, model):
+        if _is_segmenter(model):
+            return {
+                "name": name,
+                "task": "segmentation",
+                "classes": _segment_keys(model),
+                "roi_size": [int(s) for s in model.roi_size_],
+                "model_name": str(model.network),
+            }
         return {
             "name": name,
             "classes": [str(c) for c in model.classes_],
@@ -589,6 +685,8 @@ default=("localhost", "127.0.0.1", "[::1]")
             raise _ClientError(400, "no image: send it in the multipart field 'file'")
         model = models[name]
         with _Upload(upload.read(), upload.filename, max_pixels) as image:
+            if _is_segmenter(model):
+                return _segment(name, model, image, lock)
             X = image.read(
                 size=tuple(model.image_size_), color=getattr(model, "color", "rgb")
             )
@@ -608,6 +706,32 @@ default=("localhost", "127.0.0.1", "[::1]")
         return answer
 
     return app
+
+
+def _segment(name, model, image, lock):
+    """The /predict answer of a segmenter: class shares and the mask overlay."""
+    color = "gray" if model.n_channels_in_ == 1 else "rgb"
+    X = image.read(color=color)  # at the upload's own size
+    with lock:
+        mask = np.asarray(model.predict(X)[0])
+    if getattr(model, "regions_", None) is not None:
+        fractions = {
+            str(r): float(mask[..., k].mean()) for k, r in enumerate(model.regions_)
+        }
+    else:
+        fractions = {str(c): float(np.mean(mask == c)) for c in model.classes_}
+    shown = image.read(size=image.display_size())[0]
+    overlay, colours = _mask_overlay(shown, mask, model)
+    return {
+        "model": name,
+        "task": "segmentation",
+        "fractions": fractions,
+        "segmentation": {
+            "image": _png_data_url(shown),
+            "overlay": _png_data_url(overlay),
+            "colors": colours,
+        },
+    }
 
 
 def _explain(model, X, image, label, lock):
@@ -759,7 +883,8 @@ def add_serve_parser(subparsers):
         "serve",
         help="serve a web page that predicts and explains uploaded images",
         description="Serve saved models on a local web page: upload images, see "
-        "the label, the probability of every class and a Grad-CAM overlay. "
+        "the label, the probability of every class and a Grad-CAM overlay (or, "
+        "for a segmenter, the predicted mask and the share of every class). "
         "POST /predict (multipart field 'file') answers JSON for scripts.",
     )
     parser.add_argument(
@@ -795,6 +920,10 @@ def _cmd_serve(args, console):
     for warning in caught:
         console.warn(str(warning.message))
     for name, model in models.items():
+        if _is_segmenter(model):
+            regions = ", ".join(_segment_keys(model))
+            console.say(f"loaded segmenter {name}: {model.network} ({regions})")
+            continue
         classes = ", ".join(str(c) for c in model.classes_)
         console.say(f"loaded model {name}: {model.model_name} ({classes})")
     serve(
