@@ -216,10 +216,13 @@ def _read_saved(path):
     """Read the JSON configuration and the tensors of a file of save_model."""
     from safetensors import SafetensorError, safe_open
 
-    not_ours = f"{path!r} is not a CNNClassifier saved by skmedimg.neural.save_model"
+    not_ours = (
+        f"{path!r} is not a model (CNNClassifier or CNNSegmenter) saved by "
+        "skmedimg.neural.save_model"
+    )
     if os.path.isdir(path):
         raise IsADirectoryError(
-            f"{path!r} is a folder, not a CNNClassifier saved by "
+            f"{path!r} is a folder, not a model saved by "
             "skmedimg.neural.save_model"
         )
     if not os.path.exists(path):

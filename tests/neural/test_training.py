@@ -241,7 +241,7 @@ def test_save_model_refuses_code_params(data, tmp_path):
     clf = tiny(max_epochs=1, augment=BatchAugment(hflip=True)).fit(X, y)
     with pytest.raises(ValueError, match="augment"):
         save_model(clf, tmp_path / "m.safetensors")
-    with pytest.raises(ValueError, match="not a CNNClassifier saved"):
+    with pytest.raises(ValueError, match="not a model .* saved"):
         from safetensors.torch import save_file
 
         save_file({"x": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
@@ -274,9 +274,9 @@ def test_loading_a_file_that_is_not_a_saved_model_says_so(data, tmp_path):
     (tmp_path / "empty").write_bytes(b"")
     (tmp_path / "cut").write_bytes(good.read_bytes()[:1000])
     cases = [
-        (tmp_path / "model.pkl", ValueError, "not a CNNClassifier saved.*not a read"),
-        (tmp_path / "empty", ValueError, "not a CNNClassifier saved"),
-        (tmp_path / "cut", ValueError, "not a CNNClassifier saved"),
+        (tmp_path / "model.pkl", ValueError, "not a model .* saved.*not a read"),
+        (tmp_path / "empty", ValueError, "not a model .* saved"),
+        (tmp_path / "cut", ValueError, "not a model .* saved"),
         (tmp_path, IsADirectoryError, "is a folder"),
         (tmp_path / "nope", FileNotFoundError, "no such file"),
         (saved("noconfig", config="{"), ValueError, "configuration is missing"),
