@@ -11,9 +11,12 @@ the official test split:
   cross-validation of the log-loss, folded into the head;
 * ``previous``: the defaults before recipes (Adam, lr 1e-3, 10 epochs).
 
-Reported: accuracy, balanced accuracy, the head's fit time (the feature pass
-is shared and timed once, as ``features_s``) and the ratio to ``recipe``.
-The choice of the ``"linear-probe"`` recipe's head follows from this table.
+Reported: the accuracy on a validation split (a stratified 20 % of the
+training split, the heads fitted on the other 80 %), which is what chooses
+the recipe's head; then the accuracy and balanced accuracy on the test split
+of heads fitted on the whole training split; the head's fit time (the feature
+pass is shared and timed once, as ``features_s``) and the ratios to
+``recipe``.
 
 Usage::
 
@@ -60,6 +63,7 @@ def load_set(data, name, size):
 
 def main():
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
+    from sklearn.model_selection import train_test_split
 
     from skmedimg.neural import CNNClassifier, shipped_weights_path
 
@@ -93,8 +97,13 @@ def main():
             start = time.perf_counter()
             CNNClassifier(model, **common, **HEADS["recipe"]).fit(X, y)
             features_s = time.perf_counter() - start
+            fit, val = train_test_split(
+                np.arange(len(y)), test_size=0.2, stratify=y, random_state=0
+            )
             by_head = {}
             for head, params in HEADS.items():
+                chooser = CNNClassifier(model, **common, **params).fit(X[fit], y[fit])
+                val_accuracy = float(chooser.score(X[val], y[val]))
                 start = time.perf_counter()
                 clf = CNNClassifier(model, **common, **params).fit(X, y)
                 fit_s = time.perf_counter() - start
@@ -104,6 +113,7 @@ def main():
                     size=size,
                     head=head,
                     n_train=len(y),
+                    val_accuracy=val_accuracy,
                     accuracy=float(accuracy_score(y_test, y_pred)),
                     balanced_accuracy=float(balanced_accuracy_score(y_test, y_pred)),
                     head_fit_s=fit_s,
@@ -116,6 +126,7 @@ def main():
                 write_partial("linear_heads", args, device, settings, rows)
             base = by_head["recipe"]
             for row in by_head.values():
+                row["val_vs_recipe"] = row["val_accuracy"] - base["val_accuracy"]
                 row["vs_recipe"] = row["accuracy"] - base["accuracy"]
                 row["time_vs_recipe"] = row["head_fit_s"] / base["head_fit_s"]
     report(
@@ -129,6 +140,8 @@ def main():
             "size",
             "head",
             "n_train",
+            "val_accuracy",
+            "val_vs_recipe",
             "accuracy",
             "balanced_accuracy",
             "vs_recipe",
@@ -137,6 +150,9 @@ def main():
             "features_s",
         ],
         notes=[
+            "val_accuracy: heads fitted on 80 % of the training split, scored on "
+            "the other 20 % (the choice is made on it); accuracy: fitted on the "
+            "whole training split, scored once on the test split",
             "one feature pass per set and size (features_s), cached; head_fit_s "
             "is the fit on the cached features",
             "recipe: the linear-probe recipe's head (AdamW, cosine, 60 epochs); "
