@@ -46,6 +46,7 @@ __all__ = [
     "SHIPPED_WEIGHTS",
     "WeightsNotFoundError",
     "create_backbone",
+    "create_custom_backbone",
     "find_last_conv",
     "freeze_backbone",
     "keep_frozen_in_eval",
@@ -558,6 +559,245 @@ def create_backbone(
         config["std"] = (float(np.mean(config["std"])),)
         config["input_size"] = (1, *config["input_size"][1:])
     return model, config
+
+
+# --------------------------------------------------------------------------
+# Custom networks
+# --------------------------------------------------------------------------
+
+
+def is_custom_model(model_name):
+    """Whether ``model_name`` is a network of the user's, not a timm name."""
+    return not isinstance(model_name, str)
+
+
+def model_label(model_name):
+    """Printable name of a timm name or a custom class / factory.
+
+    ``"package.module.MySmallCNN"`` for a class or function, the function of
+    a :func:`functools.partial` with its arguments.
+    """
+    if isinstance(model_name, str):
+        return model_name
+    if isinstance(model_name, functools.partial):
+        args = [repr(a) for a in model_name.args]
+        args += [f"{k}={v!r}" for k, v in model_name.keywords.items()]
+        return f"partial({model_label(model_name.func)}, {', '.join(args)})"
+    module = getattr(model_name, "__module__", None)
+    qualname = getattr(model_name, "__qualname__", None)
+    if module and qualname:
+        return f"{module}.{qualname}"
+    return repr(model_name)
+
+
+def _declared_cfg(model):
+    """The timm-style data config a custom model declares, as a dict."""
+    for name in ("pretrained_cfg", "default_cfg"):
+        cfg = getattr(model, name, None)
+        if isinstance(cfg, dict):
+            return cfg
+        if cfg is not None and hasattr(cfg, "to_dict"):
+            return cfg.to_dict()
+    return {}
+
+
+def create_custom_backbone(
+    model, *, pretrained=False, image_size=None, default_size=None, **model_kwargs
+):
+    """Build a network of the user's as a backbone, and its data config.
+
+    The contract, timm's ``num_classes=0`` one: ``model(**model_kwargs)``
+    returns a :class:`torch.nn.Module` whose ``forward`` maps a float image
+    batch ``(n_samples, n_channels, height, width)``, already normalised, to
+    pooled features ``(n_samples, n_features)``; the estimator adds its head.
+
+    Parameters
+    ----------
+    model : torch.nn.Module subclass or callable
+        A module class, or a function (a :func:`functools.partial`) returning
+        a module. A module *instance* is refused: an estimator builds a fresh
+        network in every fit (``clone``, ``GridSearchCV``).
+    pretrained : bool or str or path-like, default=False
+        ``False``: the network as the factory builds it. A path: a state
+        dict (``.safetensors``, or ``.pth`` / ``.pt`` read with
+        ``weights_only=True``) loaded with ``strict=True``. ``True`` is
+        refused: there are no ImageNet weights to look for.
+    image_size : int or tuple (height, width), default=None
+        The input size. ``None``: the size the network declares (an
+        ``input_size`` attribute ``(n_channels, height, width)``, or the
+        ``input_size`` of a timm-style ``pretrained_cfg`` / ``default_cfg``
+        dict), else ``default_size``.
+    default_size : tuple (height, width), default=None
+        The size when neither ``image_size`` nor the network gives one.
+    **model_kwargs : dict
+        Keyword arguments of ``model`` (the estimator's ``module__*``
+        parameters), passed as given: nothing is added.
+
+    Returns
+    -------
+    network : torch.nn.Module
+        The network; ``num_features`` is set to the width of its output when
+        it has no such attribute, and ``weights_source`` says where its
+        weights came from (``"random"`` or ``"file:<path>"``).
+    data_config : dict
+        ``input_size`` ``(n_channels, height, width)``, ``mean``, ``std``:
+        those of the network's ``pretrained_cfg`` / ``default_cfg`` when it
+        declares them, else 0.5 for every channel (images scaled to
+        ``[-1, 1]``). The number of channels is the network's ``in_chans``
+        attribute, else ``model_kwargs["in_chans"]``, else 3.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is a module instance or does not return a module.
+    ValueError
+        If ``pretrained=True``, the weights file does not fit, no input size
+        is known, or the network's output is not ``(n_samples, n_features)``
+        for a batch of blank images.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from skmedimg.neural import create_custom_backbone
+    >>> def small_cnn(width=8):
+    ...     return nn.Sequential(nn.Conv2d(3, width, 3), nn.ReLU(),
+    ...                          nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    >>> net, config = create_custom_backbone(small_cnn, width=4, image_size=32)
+    >>> net.num_features, config["input_size"], config["mean"]
+    (4, (3, 32, 32), (0.5, 0.5, 0.5))
+    """
+    label = model_label(model)
+    if isinstance(model, nn.Module):
+        raise TypeError(
+            f"model_name is a module instance ({type(model).__name__}); pass its "
+            f"class ({type(model).__name__}) with module__<name> parameters, or "
+            "a function returning a new module, so that every fit (clone, "
+            "GridSearchCV) builds a fresh network; weights of your own go in "
+            "pretrained='/path/state_dict.safetensors'"
+        )
+    if not callable(model):
+        raise TypeError(
+            "model_name must be a timm model name, a torch.nn.Module subclass "
+            f"or a function returning a module, got {model!r}"
+        )
+    if pretrained is True:
+        raise ValueError(
+            f"pretrained=True looks for ImageNet weights of timm models; "
+            f"{label} is a network of your own: use pretrained=False (the "
+            "weights it is built with) or pretrained='/path/state_dict."
+            "safetensors' (a state dict of it)"
+        )
+    try:
+        network = model(**model_kwargs)
+    except TypeError as exc:
+        given = ", ".join(f"{k}={v!r}" for k, v in model_kwargs.items())
+        raise TypeError(
+            f"building the custom model {label}({given}) failed: {exc}. The "
+            "module__<name> parameters are passed to it as keyword arguments, "
+            "and nothing else is"
+        ) from exc
+    if not isinstance(network, nn.Module):
+        raise TypeError(
+            f"the custom model {label} returned {type(network).__name__}, not a "
+            "torch.nn.Module"
+        )
+    origin = "random"
+    if pretrained is not None and pretrained is not False:
+        source = os.fspath(pretrained)
+        state = _read_state_dict(source)
+        try:
+            network.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            detail = str(exc).strip().splitlines()
+            raise ValueError(
+                f"weights file {source!r} does not fit the custom model {label}: "
+                f"{' '.join(line.strip() for line in detail[1:3]) or detail[0]}"
+            ) from None
+        origin = f"file:{source}"
+
+    cfg = _declared_cfg(network)
+    in_chans = getattr(network, "in_chans", None)
+    if not isinstance(in_chans, Integral):
+        in_chans = model_kwargs.get("in_chans", 3)
+    in_chans = int(in_chans)
+    declared = getattr(network, "input_size", None) or cfg.get("input_size")
+    if image_size is not None:
+        if isinstance(image_size, Integral):
+            image_size = (int(image_size), int(image_size))
+        size = tuple(int(s) for s in image_size)
+    elif declared is not None:
+        size = tuple(int(s) for s in tuple(declared)[-2:])
+    elif default_size is not None:
+        size = tuple(int(s) for s in default_size)
+    else:
+        raise ValueError(
+            f"image_size is needed for the custom model {label}: it declares no "
+            "input size (an input_size attribute (n_channels, height, width)) "
+            "and the images are not one array of one size; pass "
+            "image_size=(height, width)"
+        )
+    mean = tuple(float(m) for m in cfg.get("mean", (0.5,) * in_chans))
+    std = tuple(float(s) for s in cfg.get("std", (0.5,) * in_chans))
+    if len(mean) != in_chans or len(std) != in_chans:
+        raise ValueError(
+            f"the custom model {label} takes {in_chans} channel(s) but declares "
+            f"mean {mean} and std {std}"
+        )
+    width = _probe_width(network, label, (in_chans, *size))
+    declared_width = getattr(network, "num_features", None)
+    if declared_width is None:
+        network.num_features = width
+    elif int(declared_width) != width:
+        raise ValueError(
+            f"the custom model {label} says num_features={declared_width} but "
+            f"returns {width} features per image"
+        )
+    network.weights_source = origin
+    config = {
+        "input_size": (in_chans, *size),
+        "mean": mean,
+        "std": std,
+        "interpolation": cfg.get("interpolation", "bilinear"),
+        "crop_pct": float(cfg.get("crop_pct", 1.0)),
+    }
+    return network, config
+
+
+def _probe_width(network, label, input_size):
+    """Run a blank batch of two images; return the output's width or raise."""
+    expected = (
+        "a custom model must map a float image batch (n_samples, n_channels, "
+        "height, width) to pooled features (n_samples, n_features): end it "
+        "with a global pooling and a flatten, e.g. nn.AdaptiveAvgPool2d(1), "
+        "nn.Flatten()"
+    )
+    batch = torch.zeros((2, *input_size))
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.no_grad():
+            out = network(batch)
+    except Exception as exc:
+        raise ValueError(
+            f"the custom model {label} failed on a batch of shape "
+            f"{tuple(batch.shape)} ({type(exc).__name__}: {exc}); {expected}. "
+            "Its number of input channels is its in_chans attribute (else "
+            "module__in_chans, else 3); its size is image_size"
+        ) from exc
+    finally:
+        network.train(was_training)
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(
+            f"the custom model {label} returned {type(out).__name__} for a batch "
+            f"of shape {tuple(batch.shape)}, not a tensor; {expected}"
+        )
+    if out.ndim != 2 or out.shape[0] != 2 or not out.is_floating_point():
+        raise ValueError(
+            f"the custom model {label} returned shape {tuple(out.shape)} "
+            f"({out.dtype}) for a batch of shape {tuple(batch.shape)}, expected "
+            f"(2, n_features) floats; {expected}"
+        )
+    return int(out.shape[1])
 
 
 # --------------------------------------------------------------------------

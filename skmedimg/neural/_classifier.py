@@ -31,9 +31,16 @@ from skorch.utils import TeeGenerator
 from torch import nn
 
 from ..preprocessing._base import _check_size
-from ..utils import check_images, check_labels, read_image_sizes
+from ..utils import check_images, check_labels, read_image_sizes, resolve_verbose
 from ._augment import AUGMENT_PRESETS, make_augment
-from ._backbone import create_backbone, freeze_backbone, keep_frozen_in_eval
+from ._backbone import (
+    create_backbone,
+    create_custom_backbone,
+    freeze_backbone,
+    is_custom_model,
+    keep_frozen_in_eval,
+    model_label,
+)
 from ._cache import (
     cached_rows,
     feature_settings,
@@ -66,7 +73,8 @@ __all__ = ["CNNClassifier"]
 
 #: Prefixes of the routed ``**kwargs`` parameters and where they go.
 ROUTED_PREFIXES = {
-    "module": "keyword arguments of timm.create_model (drop_rate, drop_path_rate ...)",
+    "module": "keyword arguments of timm.create_model (drop_rate, drop_path_rate "
+    "...) or of a custom model",
     "criterion": "keyword arguments of the loss (gamma, negative_class, fn_weight)",
     "optimizer": "keyword arguments of the torch optimizer (betas, eps, nesterov ...)",
     "callbacks": "parameters of the skorch callbacks (early_stopping, lr_scheduler)",
@@ -589,12 +597,26 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    model_name : str, default="tf_efficientnet_lite0"
+    model_name : str, torch.nn.Module subclass or callable, \
+default="tf_efficientnet_lite0"
         Any timm model name: ``"resnet50"``, ``"vgg16"``, ``"vgg19"``,
         ``"inception_v3"``, ``"efficientnet_b0"``, ``"efficientnet_b2"``,
         ``"efficientnetv2_rw_s"``, ``"densenet201"``,
         ``"mobilenetv3_small_100"``, ``"tf_efficientnet_lite0"`` ... The
         default has real ImageNet weights offline with the ``weights`` extra.
+        Or a network of your own, as skorch takes one: a module class or a
+        function returning a module, called with the ``module__<name>``
+        parameters (and nothing else) in every fit. Its ``forward`` maps a
+        normalised float batch ``(n_samples, n_channels, height, width)`` to
+        pooled features ``(n_samples, n_features)``, as a timm model with
+        ``num_classes=0`` does; the head (``head``, ``dropout``) is added.
+        It takes 3 channels unless it has an ``in_chans`` attribute (or gets
+        ``module__in_chans``); it runs at ``image_size``, else at its
+        ``input_size`` attribute, else at the size of an image array ``X``;
+        mean and std are 0.5 per channel unless it has a timm-style
+        ``pretrained_cfg`` dict. ``pretrained`` must be ``False`` or a
+        state-dict file. See :func:`create_custom_backbone`; such a model is
+        saved with pickle or joblib, not :func:`save_model`.
     pretrained : bool or str or path-like, default=True
         ``True``: ImageNet weights, searched offline first (a local file,
         timm's cache, an installed package, then timm's hub; see
@@ -780,14 +802,22 @@ callable or None, default="auto"
         Seeds the head (and a random backbone), the validation split, the
         batch order, dropout and augmentation. The global torch random state
         is left as it was.
-    verbose : int, default=0
-        ``0``: silent. ``1``: a progress bar with one step per epoch showing
-        loss and accuracy.
+    verbose : int or "auto", default="auto"
+        ``0``: silent. ``1``: the recipe chosen, then a progress bar with one
+        step per epoch showing loss and accuracy (and early stopping's
+        messages). ``"auto"``: ``1`` when a person is likely watching,
+        ``0`` otherwise, decided at each fit by
+        :func:`skmedimg.utils.is_interactive`: ``1`` when standard error is a
+        terminal or the code runs in a Jupyter / IPython kernel, ``0`` when
+        it is a pipe or a file (CI, logs, pytest's capture), in joblib
+        worker processes and in threads other than the main one (parallel
+        ``GridSearchCV`` / ``cross_validate``).
     callbacks : list of skorch callbacks, default=None
         More skorch callbacks (``(name, callback)`` tuples or callbacks).
     **kwargs : dict
         Routed parameters, as in skorch: ``module__<name>`` goes to
-        :func:`timm.create_model` (``module__drop_path_rate=0.1``),
+        :func:`timm.create_model` (``module__drop_path_rate=0.1``), or to
+        a custom ``model_name`` (``module__width=16``),
         ``criterion__<name>`` to the loss, ``optimizer__<name>`` to the
         optimizer, ``callbacks__<callback>__<name>`` to a callback
         (``callbacks__early_stopping__threshold``), ``iterator_train__`` /
@@ -814,7 +844,8 @@ callable or None, default="auto"
     image_size_ : tuple (height, width)
         The input size used.
     data_config_ : dict
-        timm's data config of the backbone (mean, std, input size ...).
+        timm's data config of the backbone (mean, std, input size ...); for
+        a custom model, the one :func:`create_custom_backbone` gives.
     device_ : torch.device
         The device the model was trained on.
     recipe_ : str or None
@@ -909,7 +940,7 @@ callable or None, default="auto"
     """
 
     _parameter_constraints: dict = {
-        "model_name": [str],
+        "model_name": [str, callable],
         "pretrained": ["boolean", str, os.PathLike],
         "recipe": [StrOptions({"auto", *RECIPES}), None],
         "time_budget": [Interval(Real, 0, None, closed="neither"), None],
@@ -955,7 +986,7 @@ callable or None, default="auto"
         "compile": ["boolean"],
         "lock_gpu": ["boolean"],
         "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        "verbose": ["verbose", _AUTO],
         "callbacks": [list, None],
     }
 
@@ -993,7 +1024,7 @@ callable or None, default="auto"
         compile=False,
         lock_gpu=True,
         random_state=None,
-        verbose=0,
+        verbose="auto",
         callbacks=None,
         **kwargs,
     ):
@@ -1246,6 +1277,7 @@ callable or None, default="auto"
         return cls, kwargs
 
     def _callbacks(self, has_valid, steps_per_epoch):
+        verbose = resolve_verbose(self.verbose)
         callbacks = [("metrics", _EpochMetrics())]
         if self._p("early_stopping") is not None:
             callbacks.append(
@@ -1255,7 +1287,7 @@ callable or None, default="auto"
                         monitor="valid_loss",
                         patience=int(self._p("early_stopping")),
                         load_best=True,
-                        sink=print if self.verbose else _silent,
+                        sink=print if verbose else _silent,
                     ),
                 )
             )
@@ -1285,7 +1317,7 @@ callable or None, default="auto"
             callbacks.append(("lr_scheduler", scheduler))
         for name, cb, _ in self._user_callback_entries():
             callbacks.append((name, cb))
-        if self.verbose:
+        if verbose:
             callbacks.append(("progress", _EpochProgressBar()))
         return callbacks
 
@@ -1339,7 +1371,7 @@ callable or None, default="auto"
         if memory_location(self.memory) is None:
             return None  # no cache: no weights digest either
         settings = feature_settings(
-            self.model_name,
+            model_label(self.model_name),
             module.backbone,
             self.image_size_,
             self.device_,
@@ -1390,18 +1422,22 @@ callable or None, default="auto"
         n_samples = len(X)
         source_size = (
             _source_side(X)
-            if self.recipe == "auto" and "image_size" not in given
+            if self.recipe == "auto"
+            and "image_size" not in given
+            and not is_custom_model(self.model_name)
             else None
         )
         native = tuple(int(s) for s in config["input_size"][1:])
         cfg = getattr(backbone, "pretrained_cfg", None) or {}
-        fixed = bool(
+        # A custom model runs at the one size it was checked at (its own, or
+        # the images'): the recipe does not change it.
+        fixed = is_custom_model(self.model_name) or bool(
             cfg.get("fixed_input_size", False)
             if isinstance(cfg, dict)
             else getattr(cfg, "fixed_input_size", False)
         )
         key = (
-            self.model_name,
+            model_label(self.model_name),
             tuple(sorted((k, repr(v)) for k, v in routed["module"].items())),
             self.color,
         )
@@ -1463,17 +1499,9 @@ callable or None, default="auto"
             raise ValueError(
                 f"head must be a tuple of positive ints, got {self.head!r}"
             )
-        in_chans = routed["module"].get("in_chans", 3)
-        if in_chans not in (1, 3):
-            raise ValueError(
-                f"module__in_chans={in_chans!r}: CNNClassifier reads images with "
-                "1 channel (color='gray') or 3 (color='rgb')"
-            )
-        if in_chans == 1 and self.color != "gray":
-            raise ValueError(
-                "module__in_chans=1 builds a backbone for one-channel images; "
-                "set color='gray' so that the images are read with one channel"
-            )
+        custom = is_custom_model(self.model_name)
+        if not custom:
+            self._check_channels(routed["module"].get("in_chans", 3))
         y = check_labels(column_or_1d(y, warn=True))
         check_classification_targets(y)
         X = check_images(X)
@@ -1510,11 +1538,8 @@ callable or None, default="auto"
         }
         self.__dict__.pop("recipe_params_", None)
         with torch_random(seed, self.device_):
-            backbone, config = create_backbone(
-                self.model_name,
-                pretrained=self.pretrained,
-                image_size=given.get("image_size"),
-                **routed["module"],
+            backbone, config = self._create_backbone(
+                X, given.get("image_size"), routed["module"]
             )
             self.data_config_ = config
             self.weights_source_ = backbone.weights_source
@@ -1522,7 +1547,7 @@ callable or None, default="auto"
             self.recipe_ = plan["recipe"]
             self.recipe_params_ = plan["params"]
             self.recipe_reason_ = plan["reason"]
-            if self.verbose:
+            if resolve_verbose(self.verbose):
                 print(describe(plan), flush=True)
             size = self._p("image_size") or config["input_size"][1:]
             if isinstance(size, Integral):
@@ -1552,6 +1577,50 @@ callable or None, default="auto"
         best = getattr(stopper, "best_epoch_", None)
         self.best_epoch_ = int(best) if best is not None else self.n_epochs_
         return self
+
+    def _check_channels(self, in_chans, what=None):
+        """The backbone's input channels must be those the images are read with."""
+        what = what or f"module__in_chans={in_chans!r}"
+        if in_chans not in (1, 3):
+            raise ValueError(
+                f"{what}: CNNClassifier reads images with "
+                "1 channel (color='gray') or 3 (color='rgb')"
+            )
+        if in_chans == 1 and self.color != "gray":
+            raise ValueError(
+                f"{what} builds a backbone for one-channel images; "
+                "set color='gray' so that the images are read with one channel"
+            )
+
+    def _create_backbone(self, X, image_size, module_params):
+        """Build the timm or custom backbone and its data config (in fit)."""
+        if not is_custom_model(self.model_name):
+            return create_backbone(
+                self.model_name,
+                pretrained=self.pretrained,
+                image_size=image_size,
+                **module_params,
+            )
+        # One array of images of one size gives the size a custom model runs
+        # at when neither image_size nor the model says.
+        default_size = (
+            tuple(int(s) for s in X.shape[1:3])
+            if isinstance(X, np.ndarray) and X.dtype != object and X.ndim >= 3
+            else None
+        )
+        backbone, config = create_custom_backbone(
+            self.model_name,
+            pretrained=self.pretrained,
+            image_size=image_size,
+            default_size=default_size,
+            **module_params,
+        )
+        self._check_channels(
+            config["input_size"][0],
+            what=f"the custom model {model_label(self.model_name)} with "
+            f"in_chans={config['input_size'][0]}",
+        )
+        return backbone, config
 
     def _fit_on_device(self, module, images, y_enc, routed, amp_dtype, seed, rng, fast):
         """Move the module to the device, cache frozen features, train."""

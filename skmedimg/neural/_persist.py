@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._backbone import create_backbone
+from ._backbone import create_backbone, is_custom_model, model_label
 from ._classifier import CNNClassifier
 from ._device import loaded_precision, resolve_loading_device
 from ._random import torch_random
@@ -140,9 +140,10 @@ def save_model(estimator, path):
     ----------
     estimator : CNNClassifier or CNNSegmenter
         A fitted estimator. Parameters must be plain values (numbers,
-        strings, tuples, dicts); a callable ``augment``, a loss module or
-        ``callbacks`` cannot be written safely and raise ``ValueError``
-        (``memory`` is not saved: it is a cache).
+        strings, tuples, dicts); a custom ``model_name`` (a module class or
+        factory), a callable ``augment``, a loss module or ``callbacks``
+        cannot be written safely and raise ``ValueError`` (``memory`` is not
+        saved: it is a cache).
     path : str or path-like
         Output file, conventionally ending in ``.safetensors``.
 
@@ -180,6 +181,16 @@ def save_model(estimator, path):
             f"save_model saves a CNNClassifier or a CNNSegmenter, got {type(estimator)}"
         )
     check_is_fitted(estimator)
+    if is_custom_model(estimator.model_name):
+        # Loading would have to import and call code named in the file, which
+        # is what this format exists to avoid.
+        raise ValueError(
+            f"save_model cannot save a CNNClassifier over the custom model "
+            f"{model_label(estimator.model_name)}: the safe format holds tensors "
+            "and JSON only, and rebuilding your network means running your "
+            "code. Save it with pickle or joblib (joblib.dump(clf, "
+            "'model.joblib'); load only files you trust)"
+        )
     config_params = _config_params(estimator, drop=("memory",))
     classes = estimator.classes_
     module = estimator.net_.module_

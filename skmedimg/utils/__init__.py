@@ -8,6 +8,7 @@ from ._io import (
     read_images,
 )
 from ._labels import check_labels
+from ._verbose import is_interactive, resolve_verbose
 from ._volume import NIFTI_EXTENSIONS, read_masks, read_volume
 
 __all__ = [
@@ -16,8 +17,10 @@ __all__ = [
     "NIFTI_EXTENSIONS",
     "check_images",
     "check_labels",
+    "is_interactive",
     "read_image_sizes",
     "read_images",
     "read_masks",
     "read_volume",
+    "resolve_verbose",
 ]
