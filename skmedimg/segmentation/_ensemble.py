@@ -11,8 +11,8 @@ from sklearn.utils import Bunch
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import read_masks
-from ._metrics import dice_score, dice_scorer
+from ._data import check_masks
+from ._metrics import dice_scorer, mean_dice
 
 __all__ = ["SegmentationEnsemble"]
 
@@ -280,6 +280,8 @@ class SegmentationEnsemble(MetaEstimatorMixin, _BaseComposition):
     def score(self, X, y):
         """Mean Dice over classes except background (or over regions).
 
+        As :meth:`CNNSegmenter.score`.
+
         Parameters
         ----------
         X : array-like or list
@@ -292,9 +294,4 @@ class SegmentationEnsemble(MetaEstimatorMixin, _BaseComposition):
         score : float
             The mean Dice.
         """
-        masks = read_masks(y)
-        pred = list(self.predict(X))
-        if self.regions_ is not None:
-            return dice_score(masks, pred, regions=self._regions)
-        labels = [c for c in self.classes_.tolist() if c != 0]
-        return dice_score(masks, pred, labels=labels)
+        return mean_dice(check_masks(y), list(self.predict(X)), self)

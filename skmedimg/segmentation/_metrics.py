@@ -166,6 +166,22 @@ def dice_score(
     return float(values.mean()) if len(values) else float("nan")
 
 
+def mean_dice(masks, pred, estimator):
+    """The ``score`` of a fitted segmenter: its mean Dice on true ``masks``.
+
+    Over ``estimator.regions_`` when it has regions; otherwise over the
+    labels of ``estimator.classes_`` and of ``masks`` except 0, so that a
+    label the model never saw counts (as 0 where it is present) instead of
+    being left out.
+    """
+    regions = getattr(estimator, "_regions", None)
+    if regions is not None:
+        return dice_score(masks, pred, regions=regions)
+    seen = np.unique(np.concatenate([np.unique(m) for m in masks]))
+    labels = [c for c in np.union1d(estimator.classes_, seen).tolist() if c != 0]
+    return dice_score(masks, pred, labels=labels)
+
+
 class _DiceScorer:
     """Scorer calling ``estimator.score(X, y)``, the mean Dice.
 

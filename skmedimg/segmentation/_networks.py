@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
@@ -196,22 +197,59 @@ def build_network(
                 f"{spatial_dims} spatial dimensions; use 'unet', 'segresnet' or "
                 "'unetr' for volumes"
             )
-        from ..neural import create_backbone
-
         decoder_channels = kwargs.pop("decoder_channels", None)
-        backbone, _ = create_backbone(
-            encoder,
-            pretrained=pretrained,
-            in_chans=in_channels,
-            features_only=True,
-            **kwargs,
-        )
-        source = backbone.weights_source
+        backbone, source = _timm_encoder(encoder, pretrained, in_channels, kwargs)
         module = TimmUNet(backbone, out_channels, decoder_channels)
     else:
         raise ValueError(f"network must be one of {NETWORKS}, got {network!r}")
     module.weights_source = source
     return module
+
+
+#: timm keyword arguments of ``features_only`` models alone.
+_FEATURE_KWARGS = ("out_indices", "feature_cls", "feature_cfg", "flatten_sequential")
+
+
+def _timm_encoder(encoder, pretrained, in_channels, kwargs):
+    """The ``features_only`` timm encoder and where its weights came from.
+
+    Weights are found and checked by :func:`skmedimg.neural.create_backbone`
+    on the whole backbone (a shipped or local file holds its last
+    convolution too, which the features-only model lacks); timm then copies
+    them into its features-only model, adapting the first convolution to
+    ``in_channels`` by its own rule.
+    """
+    import timm
+
+    from ..neural import create_backbone
+
+    if pretrained is False or pretrained is None:
+        backbone, _ = create_backbone(
+            encoder,
+            pretrained=False,
+            in_chans=in_channels,
+            features_only=True,
+            **kwargs,
+        )
+        return backbone, backbone.weights_source
+    full_kwargs = {k: v for k, v in kwargs.items() if k not in _FEATURE_KWARGS}
+    full, _ = create_backbone(encoder, pretrained=pretrained, **full_kwargs)
+    # timm logs the head tensors it leaves out as "unexpected keys"
+    builder_log = logging.getLogger("timm.models._builder")
+    level = builder_log.level
+    builder_log.setLevel(logging.ERROR)
+    try:
+        backbone = timm.create_model(
+            encoder,
+            pretrained=True,
+            pretrained_cfg_overlay={"state_dict": full.state_dict()},
+            in_chans=in_channels,
+            features_only=True,
+            **kwargs,
+        )
+    finally:
+        builder_log.setLevel(level)
+    return backbone, full.weights_source
 
 
 def encoder_reduction(encoder, kwargs):

@@ -17,8 +17,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..neural import autocast, resolve_device, resolve_precision
 from ..neural._device import loaded_precision, resolve_loading_device
 from ..neural._random import torch_random
-from ._data import normalize_image, read_masks, read_segmentation_images
-from ._metrics import dice_score
+from ._data import check_masks, normalize_image, read_segmentation_images
+from ._metrics import dice_score, mean_dice
 from ._networks import NETWORKS, build_network, encoder_reduction, size_multiple
 
 __all__ = ["CNNSegmenter"]
@@ -392,23 +392,29 @@ class CNNSegmenter(BaseEstimator):
         self._validate_params()
         kwargs = self._network_kwargs()
         regions = self._check_regions()
-        masks = read_masks(y)
+        masks = check_masks(y)
         spatial_dims = masks[0].ndim
         images = read_segmentation_images(X, spatial_dims)
         if len(images) != len(masks):
             raise ValueError(f"X has {len(images)} images but y has {len(masks)} masks")
-        channels = {im.shape[-1] for im in images}
-        if len(channels) > 1:
+        channels = [im.shape[-1] for im in images]
+        if len(set(channels)) > 1:
+            odd = [i for i, c in enumerate(channels) if c != channels[0]]
             raise ValueError(
                 f"all images must have the same number of channels, got "
-                f"{sorted(channels)}"
+                f"{sorted(set(channels))}: image 0 has {channels[0]}, but images "
+                f"{odd} have {[channels[i] for i in odd]}"
             )
-        for i, (im, m) in enumerate(zip(images, masks, strict=True)):
-            if im.shape[:-1] != m.shape:
-                raise ValueError(
-                    f"sample {i}: the image's spatial shape {im.shape[:-1]} differs "
-                    f"from its mask's shape {m.shape}"
-                )
+        bad = [
+            f"sample {i}: image {im.shape[:-1]}, mask {m.shape}"
+            for i, (im, m) in enumerate(zip(images, masks, strict=True))
+            if im.shape[:-1] != m.shape
+        ]
+        if bad:
+            raise ValueError(
+                f"{len(bad)} of {len(masks)} image(s) differ in spatial shape from "
+                f"their mask: {'; '.join(bad)}"
+            )
         classes = np.unique(np.concatenate([np.unique(m) for m in masks]))
         if len(classes) < 2:
             raise ValueError(
@@ -724,8 +730,11 @@ class CNNSegmenter(BaseEstimator):
     def score(self, X, y):
         """Mean Dice of the predictions on ``X`` against the masks ``y``.
 
-        Over the classes except the background (label ``classes_[0]`` when it
-        is 0), or over ``regions_``.
+        Over the labels of ``classes_`` and of ``y`` except the background
+        (label 0), or over ``regions_``; a label the model was not fitted on
+        is scored too (0 where it is present). A class absent from a mask and
+        from its prediction scores 1.0 there, so an empty mask predicted empty
+        scores 1.0 (see :func:`dice_score`).
 
         Parameters
         ----------
@@ -739,12 +748,7 @@ class CNNSegmenter(BaseEstimator):
         score : float
             The mean Dice.
         """
-        masks = read_masks(y)
-        pred = self.predict(X)
-        if self._regions is not None:
-            return dice_score(masks, list(pred), regions=self._regions)
-        labels = [c for c in self.classes_.tolist() if c != 0]
-        return dice_score(masks, list(pred), labels=labels)
+        return mean_dice(check_masks(y), list(self.predict(X)), self)
 
     # ------------------------------------------------------------ persistence
 

@@ -4,7 +4,9 @@ Two-dimensional photographs (JPEG, PNG, TIFF, DICOM) are read by
 :func:`skmedimg.utils.read_images`; this module reads what segmentation adds:
 NIfTI volumes (``.nii``, ``.nii.gz``, through nibabel) and label masks, whose
 values are class labels and must never be rescaled, colour-converted or
-interpolated.
+interpolated. :func:`read_masks` is the one mask reader: files and in-memory
+masks alike, for the command line and for
+:class:`skmedimg.segmentation.CNNSegmenter`.
 """
 
 import os
@@ -12,7 +14,7 @@ import os
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ._io import ImageReadError
+from ._io import ImageReadError, _item_name
 
 __all__ = ["NIFTI_EXTENSIONS", "read_masks", "read_volume"]
 
@@ -29,6 +31,10 @@ def _nibabel():
             "pip install 'skmedimg[seg]' (or pip install nibabel)"
         ) from exc
     return nibabel
+
+
+def _is_path_like(item):
+    return isinstance(item, str | bytes | os.PathLike)
 
 
 def _is_nifti(path):
@@ -236,9 +242,12 @@ def _read_one_mask(path):
 def read_masks(paths, *, binarize=False):
     """Read integer label masks from NIfTI, PNG, GIF, TIFF or BMP files.
 
-    Values are kept as stored: nothing is rescaled, colour-converted or
-    interpolated. A DRIVE vessel mask saved as 0/255 is returned as 0/255; map
-    it to labels yourself (``mask // 255``) or pass ``binarize=True``.
+    In-memory masks (arrays, one per item, or one array with the sample axis
+    first) are checked by the same rules, so that files and arrays give the
+    same masks. Values are kept as stored: nothing is rescaled,
+    colour-converted or interpolated. A DRIVE vessel mask saved as 0/255 is
+    returned as 0/255; map it to labels yourself (``mask // 255``) or pass
+    ``binarize=True``.
     Palette (``P`` mode) images with a colour palette give the palette index of
     each pixel, the usual way label PNGs are stored (PASCAL VOC); with a gray
     palette (a gray image saved as GIF) they give the gray value shown. NIfTI
@@ -247,8 +256,10 @@ def read_masks(paths, *, binarize=False):
 
     Parameters
     ----------
-    paths : str, path-like or sequence of them
-        Mask files. A single path reads one mask.
+    paths : str, path-like, sequence of paths or arrays, or ndarray
+        Mask files, in-memory masks (array-likes of integer, boolean or
+        integral float values), or an array of masks with the sample axis
+        first. A single path reads one mask.
     binarize : bool, default=False
         If True, return ``(mask > 0)`` as ``uint8`` 0/1 masks (foreground
         versus background), whatever the stored values.
@@ -263,8 +274,10 @@ def read_masks(paths, *, binarize=False):
     Raises
     ------
     ImageReadError
-        If some files cannot be decoded, hold non-integer, NaN or infinite
-        values, or are colour images. The message names every bad file.
+        If some files cannot be decoded, some masks hold non-integer, NaN or
+        infinite values, or are colour images. The message names every bad
+        file (and every bad in-memory mask by its index); the ``images``
+        attribute keeps the good masks.
     FileNotFoundError
         If a path does not exist.
 
@@ -286,14 +299,17 @@ def read_masks(paths, *, binarize=False):
     array([[0, 1],
            [1, 0]], dtype=uint8)
     """
-    single = isinstance(paths, (str, bytes, os.PathLike))
+    single = _is_path_like(paths)
     items = [paths] if single else list(paths)
     masks, failures = [], []
-    for i, path in enumerate(items):
+    for i, item in enumerate(items):
         try:
-            mask = _read_one_mask(path)
+            if _is_path_like(item):
+                mask = _read_one_mask(item)
+            else:
+                mask = _integer_labels(np.asarray(item), _item_name(item, i))
         except ImageReadError as exc:
-            failures += [(i, item, reason) for _, item, reason in exc.failures]
+            failures += [(i, name, reason) for _, name, reason in exc.failures]
             masks.append(None)
             continue
         if binarize:

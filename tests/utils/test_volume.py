@@ -184,6 +184,30 @@ def test_unsupported_mask_extension(tmp_path):
         read_masks([path])
 
 
+def test_in_memory_masks_follow_the_same_rules(tmp_path):
+    labels = np.array([[0, 1, 2], [3, 2, 1]], np.uint8)
+    Image.fromarray(labels).save(tmp_path / "labels.png")
+    out = read_masks([tmp_path / "labels.png", labels.astype(np.float64), labels > 1])
+    assert out.shape == (3, 2, 3) and out.dtype.kind in "iu"
+    np.testing.assert_array_equal(out[0], out[1])
+    np.testing.assert_array_equal(out[2], labels > 1)
+    # an array with the sample axis first is a sequence of masks
+    np.testing.assert_array_equal(read_masks(np.stack([labels, labels])), [labels] * 2)
+    frac = np.full((2, 3), 0.5)
+    nan = np.zeros((2, 3))
+    nan[0, 0] = np.nan
+    with pytest.raises(ImageReadError) as info:
+        read_masks([labels, frac, tmp_path / "labels.png", nan, np.full((2, 3), "a")])
+    message = str(info.value)
+    assert "3 of 5 image(s)" in message
+    assert "item 1 (ndarray): mask holds non-integer values" in message
+    assert "item 3 (ndarray): mask holds NaN" in message
+    assert "item 4 (ndarray): mask data type <U1 is not numeric" in message
+    assert [f[0] for f in info.value.failures] == [1, 3, 4]
+    np.testing.assert_array_equal(info.value.images[2], labels)
+    assert info.value.images[1] is None
+
+
 # --------------------------------------------------------------------------
 # Real data
 # --------------------------------------------------------------------------
