@@ -88,7 +88,7 @@ def make_segmentation_phantoms(
     X : ndarray
         ``uint8`` of shape ``(n_samples, *spatial)`` with one channel, else
         ``float32`` of shape ``(n_samples, *spatial, n_channels)`` in [0, 1].
-    y : ndarray of int64 of shape (n_samples, *spatial)
+    y : ndarray of int64 of shape (n_samples, \\*spatial)
         The label masks.
 
     Examples

@@ -77,7 +77,7 @@ def check_masks(y):
 
     Parameters
     ----------
-    y : array-like of shape (n_samples, *spatial), list of arrays or paths
+    y : array-like of shape (n_samples, \\*spatial), list of arrays or paths
         Integer label masks, or files holding them.
 
     Returns

@@ -252,7 +252,7 @@ class SegmentationEnsemble(MetaEstimatorMixin, _BaseComposition):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, *spatial, n_outputs) or list
+        proba : ndarray of shape (n_samples, \\*spatial, n_outputs) or list
             float32 maps, channels last (a list when shapes differ).
         """
         return self._stack(list(self._iter_proba(X)))
@@ -267,7 +267,7 @@ class SegmentationEnsemble(MetaEstimatorMixin, _BaseComposition):
 
         Returns
         -------
-        masks : ndarray of shape (n_samples, *spatial) or list
+        masks : ndarray of shape (n_samples, \\*spatial) or list
             Labels from ``classes_``; with regions, boolean masks
             ``(n_samples, *spatial, n_regions)``.
         """

@@ -120,7 +120,7 @@ def dice_score(
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples, *spatial) or list of arrays
+    y_true : array-like of shape (n_samples, \\*spatial) or list of arrays
         True integer label masks; with ``regions``, label masks or boolean
         region masks of shape ``(n_samples, *spatial, n_regions)``.
     y_pred : array-like
@@ -228,7 +228,7 @@ def segmentation_report(y_true, y_pred, *, labels=None, regions=None, spacing=No
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples, *spatial) or list of arrays
+    y_true : array-like of shape (n_samples, \\*spatial) or list of arrays
         True label masks (or region masks with ``regions``, see
         :func:`dice_score`).
     y_pred : array-like

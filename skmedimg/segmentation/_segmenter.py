@@ -376,11 +376,11 @@ class CNNSegmenter(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, *spatial[, n_channels]), list or paths
+        X : array-like of shape (n_samples, \\*spatial[, n_channels]), list or paths
             Images, channels last (one channel when absent); a list of
             per-sample arrays of varying size; or paths of 2-D image files or
             NIfTI volumes (``.nii``, ``.nii.gz``).
-        y : array-like of shape (n_samples, *spatial), list or paths
+        y : array-like of shape (n_samples, \\*spatial), list or paths
             Integer label masks (non-negative), one per image, of its
             spatial shape.
 
@@ -697,7 +697,7 @@ class CNNSegmenter(BaseEstimator):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, *spatial, n_outputs) or list
+        proba : ndarray of shape (n_samples, \\*spatial, n_outputs) or list
             float32 softmax maps over ``classes_`` (or sigmoid maps of
             ``regions_``), channels last; a list when the spatial shapes
             differ.
@@ -714,7 +714,7 @@ class CNNSegmenter(BaseEstimator):
 
         Returns
         -------
-        masks : ndarray of shape (n_samples, *spatial) or list
+        masks : ndarray of shape (n_samples, \\*spatial) or list
             Labels from ``classes_``; with ``regions``, boolean masks of shape
             ``(n_samples, *spatial, n_regions)``. A list when the spatial
             shapes differ.
