@@ -7,27 +7,33 @@
 * :func:`create_app`: the Flask WSGI application behind it, with
   ``POST /predict`` for scripts; for tests and other WSGI servers.
 * :func:`load_models`: load the saved models in files and folders.
+* :func:`load_model_card`: the training report beside a model file, as the
+  model card the page shows.
 
 Importing this subpackage does not import Flask or torch; the functions do,
 and say ``pip install 'skmedimg[app]'`` when Flask is missing.
 """
 
 from ._server import (
+    DEFAULT_LOW_CONFIDENCE_MARGIN,
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_UPLOAD_MB,
     MODEL_EXTENSIONS,
     add_serve_parser,
     create_app,
+    load_model_card,
     load_models,
     serve,
 )
 
 __all__ = [
+    "DEFAULT_LOW_CONFIDENCE_MARGIN",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_UPLOAD_MB",
     "MODEL_EXTENSIONS",
     "add_serve_parser",
     "create_app",
+    "load_model_card",
     "load_models",
     "serve",
 ]

@@ -16,7 +16,8 @@ PAGE_HTML = """<!doctype html>
 <link rel="stylesheet" href="{{ url_for('app_css') }}">
 <script src="{{ url_for('app_js') }}" defer></script>
 </head>
-<body data-max-bytes="{{ max_bytes }}" data-predict-url="{{ url_for('predict') }}">
+<body data-max-bytes="{{ max_bytes }}" data-predict-url="{{ url_for('predict') }}"
+      data-export-url="{{ url_for('export') }}" data-margin="{{ margin }}">
 <header>
   <h1>skmedimg</h1>
   <p class="subtitle">Upload images, choose a model, press Predict.
@@ -48,8 +49,104 @@ PAGE_HTML = """<!doctype html>
     <span id="status" role="status"></span>
   </div>
 </form>
+<section id="cards">
+{% for entry in models if entry.card %}{% set card = entry.card %}
+{% set m = card.metrics or {} %}
+  <article class="model-card" data-model="{{ entry.name }}" hidden>
+    <h2>Model card: {{ entry.name }}</h2>
+    <dl>
+      <dt>Training data</dt>
+      <dd>{{ card.training_data or "not recorded" }}
+      {%- if card.n_train %} ({{ card.n_train }} images){% endif %}</dd>
+      <dt>Test data</dt>
+      <dd>{{ card.test_data or "not recorded" }}
+      {%- if card.n_test %} ({{ card.n_test }} images){% endif %}</dd>
+      {% if m.accuracy is defined %}
+      <dt>Test accuracy</dt>
+      <dd class="card-accuracy">{{ "%.1f%%"|format(100 * m.accuracy) }}
+      {%- if m.balanced_accuracy is defined %} (balanced
+      {{ "%.1f%%"|format(100 * m.balanced_accuracy) }}){% endif %}
+      {%- if m.roc_auc is defined %}; ROC-AUC {{ "%.3f"|format(m.roc_auc) }}
+      {%- endif %}</dd>
+      {% endif %}
+      {% if m.sensitivity is defined %}
+      <dt>Sensitivity / specificity</dt>
+      <dd>{{ "%.1f%%"|format(100 * m.sensitivity) }} /
+      {{ "%.1f%%"|format(100 * (m.specificity or 0)) }}
+      (positive class: {{ m.positive_class }})</dd>
+      {% endif %}
+      {% if m.mean_dice is defined %}
+      <dt>Mean Dice</dt><dd>{{ "%.3f"|format(m.mean_dice) }}</dd>
+      {% endif %}
+      <dt>Date</dt>
+      <dd>{{ card.date }}{% if card.date_source == "file time" %}
+      (time of the report file){% endif %}</dd>
+      {% if card.recipe %}
+      <dt>Recipe</dt>
+      <dd>{{ card.recipe.name or "none" }}
+      {%- if card.recipe.reason %}: {{ card.recipe.reason }}{% endif %}</dd>
+      {% endif %}
+      {% if card.model_name %}
+      <dt>Network</dt>
+      <dd>{{ card.model_name }}
+      {%- if card.weights_source %} (weights: {{ card.weights_source }}){% endif %}
+      {%- if card.n_epochs %}, {{ card.n_epochs }} epochs{% endif %}</dd>
+      {% endif %}
+      {% if card.cross_validation and card.cross_validation.accuracy_mean
+            is defined %}
+      <dt>Cross-validation</dt>
+      <dd>accuracy {{ "%.1f%%"|format(100 * card.cross_validation.accuracy_mean) }}
+      &plusmn; {{ "%.1f"|format(100 * (card.cross_validation.accuracy_std or 0)) }}
+      over {{ card.cross_validation.folds }} folds</dd>
+      {% endif %}
+    </dl>
+    {% if m.per_class %}
+    <table class="per-class">
+      <thead><tr><th>Class</th>
+      {%- if m.mean_dice is defined %}<th>Dice</th>{% else %}
+      <th>Sensitivity</th><th>Specificity</th><th>Test images</th>{% endif %}
+      </tr></thead>
+      <tbody>
+      {% for name, row in m.per_class.items() %}
+      <tr><td>{{ name }}</td>
+      {%- if m.mean_dice is defined %}
+      <td>{{ "%.3f"|format(row.dice) if row.dice is defined else "" }}</td>
+      {%- else %}
+      <td>{{ "%.1f%%"|format(100 * row.sensitivity)
+             if row.sensitivity is defined else "" }}</td>
+      <td>{{ "%.1f%%"|format(100 * row.specificity)
+             if row.specificity is defined else "" }}</td>
+      <td>{{ row.support if row.support is defined else "" }}</td>
+      {%- endif %}</tr>
+      {% endfor %}
+      </tbody>
+    </table>
+    {% endif %}
+    <p class="note">From {{ card.report }} beside the model file.</p>
+  </article>
+{% endfor %}
+  <p id="no-card" class="note" hidden>No training report beside this model file:
+  no model card.</p>
+</section>
 <section id="results" aria-live="polite"></section>
+<div id="session" class="row">
+  <span id="session-count" class="note">No results in this session yet.</span>
+  <button id="export-csv" type="button" disabled>Export CSV</button>
+  <button id="export-json" type="button" disabled>Export JSON</button>
+</div>
+<p class="note">A result is marked <span class="low-mark">low confidence</span>
+when its two most probable classes are less than {{ margin }} apart
+(probability of the first minus that of the second). Click an image to
+enlarge it.</p>
 </main>
+<dialog id="viewer">
+  <figure>
+    <img id="viewer-image" alt="">
+    <figcaption id="viewer-caption"></figcaption>
+  </figure>
+  <div id="viewer-legend"></div>
+  <button id="viewer-close" type="button">Close</button>
+</dialog>
 </body>
 </html>
 """
@@ -90,15 +187,50 @@ button:disabled { background: #94a3b8; cursor: default; }
 .images img { width: 100%; border-radius: 6px; image-rendering: auto;
               background: #000; display: block; }
 .images figcaption { color: var(--muted); font-size: 12px; text-align: center; }
-.bar-row { display: grid; grid-template-columns: 110px 1fr 54px; gap: 8px;
-           align-items: center; font-size: 13px; margin: 3px 0; }
-.bar-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.bar-row { display: grid; grid-template-columns: minmax(80px, 45%) 1fr 54px;
+           gap: 8px; align-items: center; font-size: 13px; margin: 3px 0; }
+.bar-name { overflow-wrap: anywhere; }
 .bar-track { height: 12px; background: #eef2f7; border-radius: 6px; overflow: hidden; }
 .bar-fill { display: block; height: 100%; background: #94a3b8; border-radius: 6px; }
 .bar-row.top .bar-fill { background: var(--accent); }
 .bar-row.top { font-weight: 600; }
 .bar-value { text-align: right; font-variant-numeric: tabular-nums; }
 .error { color: #b91c1c; }
+[hidden] { display: none !important; }
+.images img { cursor: zoom-in; }
+.result.low { border-color: #d97706; box-shadow: 0 0 0 2px #fcd34d; }
+.low-mark { display: inline-block; padding: 1px 8px; border-radius: 10px;
+            background: #fef3c7; color: #92400e; font-weight: 600; font-size: 12px;
+            border: 1px solid #d97706; }
+p.low-mark { margin: 0 0 8px; }
+.legend { font-size: 12px; color: var(--muted); margin: 0 0 8px; }
+.legend-scale { display: grid; grid-template-columns: auto 1fr auto; gap: 6px;
+                align-items: center; }
+/* matplotlib's "jet", the colour map of the overlay */
+.legend-bar { height: 10px; border-radius: 5px;
+              background: linear-gradient(to right, #00007f, #0000ff 12.5%,
+              #00ffff 37.5%, #7fff7f 50%, #ffff00 62.5%, #ff0000 87.5%, #7f0000); }
+#cards { margin-top: 14px; }
+.model-card { background: #fff; border: 1px solid var(--line); border-radius: 10px;
+              padding: 12px 16px; }
+.model-card h2 { margin: 0 0 8px; font-size: 15px; overflow-wrap: anywhere; }
+.model-card dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px;
+                 margin: 0 0 8px; font-size: 14px; }
+.model-card dt { color: var(--muted); }
+.model-card dd { margin: 0; overflow-wrap: anywhere; }
+.per-class { border-collapse: collapse; font-size: 13px; margin-bottom: 6px; }
+.per-class th, .per-class td { padding: 2px 10px 2px 0; text-align: left;
+                               overflow-wrap: anywhere; }
+#session { margin-top: 14px; }
+#viewer { max-width: 96vw; max-height: 96vh; border: 0; border-radius: 10px;
+          padding: 12px; }
+#viewer::backdrop { background: rgba(0, 0, 0, 0.7); }
+#viewer figure { margin: 0; }
+#viewer img { display: block; width: min(86vw, 80vh); height: auto;
+              background: #000; border-radius: 6px; }
+#viewer figcaption { color: var(--muted); font-size: 13px; margin: 4px 0;
+                     overflow-wrap: anywhere; max-width: min(86vw, 80vh); }
+#viewer .legend { max-width: min(86vw, 80vh); }
 .note { color: var(--muted); font-size: 12px; }
 """
 
@@ -116,7 +248,18 @@ APP_JS = r"""
   const explain = document.getElementById("explain");
   const maxBytes = Number(document.body.dataset.maxBytes);
   const predictUrl = document.body.dataset.predictUrl;
+  const exportUrl = document.body.dataset.exportUrl;
+  const margin = Number(document.body.dataset.margin);
+  const exportCsv = document.getElementById("export-csv");
+  const exportJson = document.getElementById("export-json");
+  const sessionCount = document.getElementById("session-count");
+  const viewer = document.getElementById("viewer");
+  const viewerImage = document.getElementById("viewer-image");
+  const viewerCaption = document.getElementById("viewer-caption");
+  const viewerLegend = document.getElementById("viewer-legend");
   let files = [];
+  // Every result of this page's session, for the export (oldest first).
+  const session = [];
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -158,15 +301,116 @@ APP_JS = r"""
     card.appendChild(el("p", "error", message));
   }
 
-  function figure(src, caption, className) {
+  // The colour scale of the Grad-CAM overlay, and what its ends mean.
+  function heatLegend(label) {
+    const legend = el("div", "legend");
+    const scale = el("div", "legend-scale");
+    scale.appendChild(el("span", null, "blue: low"));
+    scale.appendChild(el("span", "legend-bar"));
+    scale.appendChild(el("span", null, "red: high"));
+    legend.appendChild(scale);
+    legend.appendChild(el("span", null,
+      "Red marks the regions that raised the score of \u201c" + label +
+      "\u201d most, blue those that raised it little or not at all, " +
+      "relative to this image (not a probability)."));
+    return legend;
+  }
+
+  function openViewer(src, caption, legend) {
+    viewerImage.src = src;
+    viewerImage.alt = caption;
+    viewerCaption.textContent = caption;
+    viewerLegend.replaceChildren();
+    if (legend) viewerLegend.appendChild(legend.cloneNode(true));
+    if (typeof viewer.showModal === "function") viewer.showModal();
+    else viewer.setAttribute("open", "");
+  }
+
+  function closeViewer() {
+    if (typeof viewer.close === "function") viewer.close();
+    else viewer.removeAttribute("open");
+  }
+
+  document.getElementById("viewer-close").addEventListener("click", closeViewer);
+  viewer.addEventListener("click", (event) => {
+    if (event.target === viewer) closeViewer();  // a click on the backdrop
+  });
+
+  function figure(src, caption, className, legend) {
     const fig = el("figure");
     const img = el("img", className);
     img.src = src;
     img.alt = caption;
+    img.title = "Click to enlarge";
+    img.tabIndex = 0;
+    img.addEventListener("click", () => openViewer(src, caption, legend));
+    img.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        openViewer(src, caption, legend);
+      }
+    });
     fig.appendChild(img);
     fig.appendChild(el("figcaption", null, caption));
     return fig;
   }
+
+  // The model card of the chosen model, if its training report was found.
+  function showCard() {
+    let found = false;
+    for (const card of document.querySelectorAll(".model-card")) {
+      const match = card.dataset.model === select.value;
+      card.hidden = !match;
+      found = found || match;
+    }
+    document.getElementById("no-card").hidden = found || !select.value;
+  }
+  select.addEventListener("change", showCard);
+  showCard();
+
+  function updateSession() {
+    const n = session.length;
+    sessionCount.textContent = n
+      ? n + " result(s) in this session."
+      : "No results in this session yet.";
+    exportCsv.disabled = exportJson.disabled = n === 0;
+  }
+
+  async function exportSession(format) {
+    let response;
+    try {
+      response = await fetch(exportUrl + "?format=" + format, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ results: session }),
+      });
+    } catch (error) {
+      status.textContent = "Export failed: the server did not answer.";
+      return;
+    }
+    if (!response.ok) {
+      let reason = "HTTP " + response.status;
+      try {
+        reason = (await response.json()).error || reason;
+      } catch (error) { /* keep the status */ }
+      status.textContent = "Export failed: " + reason;
+      return;
+    }
+    const blob = await response.blob();
+    const header = response.headers.get("Content-Disposition") || "";
+    const match = /filename="([^"]+)"/.exec(header);
+    const link = el("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = match ? match[1] : "skmedimg-results." + format;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    status.textContent = "Exported " + session.length + " result(s) as " +
+      format.toUpperCase() + ".";
+  }
+  exportCsv.addEventListener("click", () => exportSession("csv"));
+  exportJson.addEventListener("click", () => exportSession("json"));
 
   // One bar per class, in the model's class order: Object.entries would put
   // class names that look like integers ("2", "10") first, in numeric order.
@@ -210,13 +454,24 @@ APP_JS = r"""
       return;
     }
     card.appendChild(el("p", "label", data.label));
+    if (data.low_confidence) {
+      card.classList.add("low");
+      const mark = el("p", "low-mark",
+        "\u26a0 Low confidence: the two most probable classes are " +
+        (100 * data.margin).toFixed(1) + " points apart (under " +
+        (100 * margin).toFixed(0) + ")");
+      mark.setAttribute("role", "note");
+      card.appendChild(mark);
+    }
     const expl = data.explanation;
     if (expl) {
+      const legend = heatLegend(expl["class"]);
       const images = el("div", "images");
       images.appendChild(figure(expl.image, "image", "input"));
       images.appendChild(
-        figure(expl.overlay, "Grad-CAM: " + expl["class"], "overlay"));
+        figure(expl.overlay, "Grad-CAM: " + expl["class"], "overlay", legend));
       card.appendChild(images);
+      card.appendChild(legend);
     } else if (data.explanation_error) {
       card.appendChild(el("p", "note", data.explanation_error));
     }
@@ -224,22 +479,46 @@ APP_JS = r"""
     card.appendChild(el("p", "note", "model: " + data.model));
   }
 
+  // One record of the session for the export: the answer without its images.
+  function remember(file, model, data, error) {
+    const record = { time: new Date().toISOString(), file: file.name, model: model };
+    if (error) {
+      record.error = error;
+    } else {
+      for (const key of ["model", "task", "label", "probabilities", "margin",
+                         "low_confidence", "fractions"]) {
+        if (data[key] !== undefined) record[key] = data[key];
+      }
+    }
+    session.push(record);
+    updateSession();
+  }
+
   async function predictOne(file, card) {
+    const model = select.value;
+    const error = await predictAndShow(file, card, model);
+    remember(file, model, card.result, error);
+  }
+
+  async function predictAndShow(file, card, model) {
     if (file.size > maxBytes) {
       const mb = (maxBytes / 1048576).toFixed(0);
-      showError(card, "Not sent: the file is larger than the limit of " + mb + " MB.");
-      return;
+      const message = "Not sent: the file is larger than the limit of " + mb + " MB.";
+      showError(card, message);
+      card.classList.add("failed");
+      return message;
     }
     const body = new FormData();
     body.append("file", file, file.name);
-    body.append("model", select.value);
+    body.append("model", model);
     if (explain.checked) body.append("explain", "1");
     let response;
     try {
       response = await fetch(predictUrl, { method: "POST", body: body });
     } catch (error) {
-      showError(card, "The server did not answer (" + error.message + ").");
-      return;
+      const message = "The server did not answer (" + error.message + ").";
+      showError(card, message);
+      return message;
     }
     let data = null;
     try {
@@ -251,10 +530,12 @@ APP_JS = r"""
       const reason = data && data.error ? data.error : "HTTP " + response.status;
       showError(card, reason);
       card.classList.add("failed");
-      return;
+      return reason;
     }
-    card.classList.add("done");
+    card.result = data;
     showResult(card, data);
+    card.classList.add("done");
+    return null;
   }
 
   form.addEventListener("submit", async (event) => {

@@ -53,11 +53,13 @@ import numpy as np
 from ._page import APP_CSS, APP_JS, PAGE_HTML
 
 __all__ = [
+    "DEFAULT_LOW_CONFIDENCE_MARGIN",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_UPLOAD_MB",
     "MODEL_EXTENSIONS",
     "add_serve_parser",
     "create_app",
+    "load_model_card",
     "load_models",
     "serve",
 ]
@@ -74,6 +76,18 @@ DEFAULT_MAX_PIXELS = 50_000_000
 
 #: File name endings of saved models looked for in a folder.
 MODEL_EXTENSIONS = (".skmedimg", ".safetensors")
+
+#: Default low-confidence rule: a prediction is marked when the two highest
+#: class probabilities differ by less than this margin.
+DEFAULT_LOW_CONFIDENCE_MARGIN = 0.2
+
+# The largest training report read for a model card, in bytes.
+_MAX_REPORT_BYTES = 5 * 1024 * 1024
+# The most results, and classes per result, that one export accepts.
+_MAX_EXPORT_RESULTS = 10_000
+_MAX_EXPORT_CLASSES = 1_000
+# Characters kept of one text value of an export.
+_MAX_EXPORT_TEXT = 1_000
 
 # The longest side of the image and overlay shown on the page, in pixels.
 _DISPLAY_SIZE = 320
@@ -179,16 +193,29 @@ def load_models(paths):
         a folder such a model is skipped with a warning), or no model was
         found at all.
 
+    See Also
+    --------
+    load_model_card : The training report beside a model file, as a card.
+
     Notes
     -----
     Loading uses :func:`skmedimg.neural.load_model`, which reads tensors and
     JSON only: no code from the file runs.
     """
+    return _load_models(paths)[0]
+
+
+def _load_models(paths):
+    """Load models as :func:`load_models`; also return their model cards.
+
+    Returns ``(models, cards)``, ``cards`` a dict from name to the card of
+    :func:`load_model_card` for the models that have one.
+    """
     from ..neural import load_model
 
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    models = {}
+    models, cards = {}, {}
     for given in paths:
         given = Path(given)
         if not given.exists():
@@ -221,10 +248,252 @@ def load_models(paths):
                     raise ValueError(f"{file}: {reason}")
                 warnings.warn(f"skipping {file}: {reason}", UserWarning, stacklevel=2)
                 continue
-            models[_model_name(file, models)] = model
+            name = _model_name(file, models)
+            models[name] = model
+            card = load_model_card(file, model=model)
+            if card is not None:
+                cards[name] = card
     if not models:
         raise ValueError(f"no saved skmedimg models in {', '.join(map(str, paths))}")
-    return models
+    return models, cards
+
+
+# --------------------------------------------------------------------------
+# Model cards: the training report beside a model file
+# --------------------------------------------------------------------------
+
+
+def _report_path(model_path):
+    """The training report of a model file, or None: see :func:`load_model_card`."""
+    model_path = Path(model_path)
+    own = model_path.with_name(model_path.stem + ".report.json")
+    if own.is_file():
+        return own
+    shared = model_path.with_name("report.json")
+    if not shared.is_file():
+        return None
+    if model_path.stem == "model":
+        return shared
+    others = [
+        p
+        for p in model_path.parent.iterdir()
+        if p.is_file() and p.suffix.lower() in MODEL_EXTENSIONS
+    ]
+    return shared if len(others) == 1 else None
+
+
+def _number(value):
+    """A finite real number as float, else None (reports are read, not trusted)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def _count(value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return int(value)
+
+
+def _text(value):
+    """A report's text value as str, cut to ``_MAX_EXPORT_TEXT``; else None."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return str(value)[:_MAX_EXPORT_TEXT]
+
+
+def _kept(mapping):
+    """``mapping`` without its None and empty values."""
+    return {k: v for k, v in mapping.items() if v is not None and v != {}}
+
+
+def _card_metrics(report):
+    """The test metrics of a card, from a classification or a Dice report."""
+    metrics = report.get("metrics")
+    metrics = metrics if isinstance(metrics, dict) else {}
+    per_class = {}
+    if report.get("task") == "segmentation":
+        names = metrics.get("names") if isinstance(metrics.get("names"), dict) else {}
+        classes = metrics.get("classes")
+        for key, row in (classes if isinstance(classes, dict) else {}).items():
+            if isinstance(row, dict):
+                shown = _text(names.get(key)) or str(key)[:_MAX_EXPORT_TEXT]
+                per_class[shown] = _kept({"dice": _number(row.get("dice"))})
+        mean = metrics.get("mean") if isinstance(metrics.get("mean"), dict) else {}
+        return _kept(
+            {"mean_dice": _number(mean.get("dice")), "per_class": _kept(per_class)}
+        )
+    rows = metrics.get("per_class")
+    for key, row in (rows if isinstance(rows, dict) else {}).items():
+        if isinstance(row, dict):
+            per_class[str(key)[:_MAX_EXPORT_TEXT]] = _kept(
+                {
+                    "sensitivity": _number(row.get("sensitivity")),
+                    "specificity": _number(row.get("specificity")),
+                    "support": _count(row.get("support")),
+                }
+            )
+    return _kept(
+        {
+            "accuracy": _number(metrics.get("accuracy")),
+            "balanced_accuracy": _number(metrics.get("balanced_accuracy")),
+            "roc_auc": _number(metrics.get("roc_auc")),
+            "positive_class": _text(metrics.get("pos_label")),
+            "sensitivity": _number(metrics.get("sensitivity")),
+            "specificity": _number(metrics.get("specificity")),
+            "per_class": _kept(per_class),
+        }
+    )
+
+
+def _report_classes(report):
+    """The classes a report names (classifier or segmenter), as text, or None."""
+    classes = report.get("classes")
+    if classes is None and isinstance(report.get("model"), dict):
+        classes = report["model"].get("classes")
+    if not isinstance(classes, list):
+        return None
+    return [str(c) for c in classes]
+
+
+def load_model_card(model_path, *, model=None):
+    """Read the training report beside a saved model as a short model card.
+
+    ``skmedimg train --out DIR`` (and ``skmedimg segment train``) write
+    ``model.skmedimg`` and ``report.json`` in ``DIR``. The report of a model
+    file ``NAME.skmedimg`` is ``NAME.report.json`` beside it, else
+    ``report.json`` beside it when the model file is called ``model.*`` or
+    is the only model file in its folder (so that one report is never
+    shown for several models).
+
+    Parameters
+    ----------
+    model_path : str or path-like
+        A saved model file.
+    model : fitted estimator, default=None
+        The model loaded from ``model_path``. When given, a report whose
+        classes differ from the model's ``classes_`` is not used (it
+        describes another model): a warning says so and None is returned.
+
+    Returns
+    -------
+    card : dict or None
+        None when there is no report, or it cannot be read (a warning says
+        why). Otherwise a JSON-ready dict of the fields the report has,
+        among: ``"report"`` (its file name), ``"date"`` (the report's
+        ``"date"``, else its file's modification time, ISO 8601 in UTC) and
+        ``"date_source"`` (``"report"`` or ``"file time"``), ``"model_name"``,
+        ``"training_data"``, ``"test_data"``, ``"n_train"``, ``"n_test"``,
+        ``"classes"``, ``"metrics"`` (``"accuracy"``,
+        ``"balanced_accuracy"``, ``"roc_auc"``, ``"positive_class"``,
+        ``"sensitivity"``, ``"specificity"`` and ``"per_class"``
+        sensitivity, specificity and support; for a segmenter
+        ``"mean_dice"`` and the Dice of every class), ``"recipe"``
+        (``"name"``, ``"reason"``), ``"n_epochs"``, ``"best_epoch"``,
+        ``"weights_source"``, ``"cross_validation"`` (mean and standard
+        deviation of the accuracy) and ``"skmedimg_version"``.
+
+    Examples
+    --------
+    >>> from skmedimg.app import load_model_card
+    >>> card = load_model_card("brain-model/model.skmedimg")  # doctest: +SKIP
+    >>> card["metrics"]["accuracy"], card["training_data"]  # doctest: +SKIP
+    (0.93, 'data/Training')
+    """
+    import datetime
+    import json
+
+    path = _report_path(model_path)
+    if path is None:
+        return None
+    try:
+        if path.stat().st_size > _MAX_REPORT_BYTES:
+            raise ValueError(f"larger than {_MAX_REPORT_BYTES // 2**20} MB")
+        with open(path, encoding="utf-8") as handle:
+            report = json.load(handle)
+        if not isinstance(report, dict):
+            raise ValueError("not a JSON object")
+        modified = path.stat().st_mtime
+    except (OSError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        warnings.warn(
+            f"no model card for {model_path}: cannot read {path} ({exc})",
+            UserWarning,
+            stacklevel=2,
+        )
+        return None
+    classes = _report_classes(report)
+    if model is not None and classes is not None:
+        own = [str(c) for c in model.classes_]
+        if classes != own:
+            warnings.warn(
+                f"no model card for {model_path}: {path} describes classes "
+                f"{classes[:20]}, the model has {own[:20]}",
+                UserWarning,
+                stacklevel=2,
+            )
+            return None
+    settings = report.get("settings")
+    settings = settings if isinstance(settings, dict) else {}
+    date = _text(report.get("date"))
+    source = "report"
+    if date is None:
+        date = datetime.datetime.fromtimestamp(modified, datetime.UTC)
+        date, source = date.isoformat(timespec="seconds"), "file time"
+    test_data = _text(settings.get("test_dir"))
+    test_size = _number(settings.get("test_size"))
+    if test_data is None and test_size is not None:
+        test_data = f"{test_size:.0%} stratified split of the training data"
+    split = report.get("split") if isinstance(report.get("split"), dict) else {}
+    if test_data is None and _number(split.get("validation_size")) is not None:
+        test_data = (
+            f"{split['validation_size']:.0%} validation split of the training data"
+        )
+    recipe = report.get("recipe") if isinstance(report.get("recipe"), dict) else {}
+    cv = report.get("cross_validation")
+    cv = cv if isinstance(cv, dict) else {}
+    mean = cv.get("mean") if isinstance(cv.get("mean"), dict) else {}
+    std = cv.get("std") if isinstance(cv.get("std"), dict) else {}
+    folds = cv.get("folds")
+    versions = report.get("versions")
+    versions = versions if isinstance(versions, dict) else {}
+    model_info = report.get("model") if isinstance(report.get("model"), dict) else {}
+    return _kept(
+        {
+            "report": path.name,
+            "date": date,
+            "date_source": source,
+            "model_name": _text(settings.get("model"))
+            or _text(model_info.get("network")),
+            "training_data": _text(settings.get("data_dir"))
+            or _text(settings.get("data")),
+            "test_data": test_data,
+            "n_train": _count(report.get("n_train")) or _count(split.get("n_train")),
+            "n_test": _count(report.get("n_test")),
+            "classes": [c[:_MAX_EXPORT_TEXT] for c in classes] if classes else None,
+            "metrics": _card_metrics(report),
+            "recipe": _kept(
+                {
+                    "name": _text(recipe.get("name")),
+                    "reason": _text(recipe.get("reason")),
+                }
+            ),
+            "n_epochs": _count(report.get("n_epochs"))
+            or _count(model_info.get("n_epochs")),
+            "best_epoch": _count(report.get("best_epoch")),
+            "weights_source": _text(report.get("weights_source")),
+            "cross_validation": _kept(
+                {
+                    "folds": len(folds) if isinstance(folds, list) else None,
+                    "accuracy_mean": _number(mean.get("accuracy")),
+                    "accuracy_std": _number(std.get("accuracy")),
+                }
+            )
+            if cv
+            else None,
+            "skmedimg_version": _text(versions.get("skmedimg")),
+        }
+    )
 
 
 def _is_segmenter(model):
@@ -256,15 +525,23 @@ def _segment_keys(model):
     return [str(c) for c in model.classes_]
 
 
-def _check_models(models):
-    """Named fitted estimators from the ``models`` argument of :func:`create_app`."""
+def _check_models(models, model_cards=None):
+    """Named fitted estimators and their cards, from :func:`create_app`'s arguments.
+
+    Returns ``(models, cards)``: the cards found beside model files, updated
+    with ``model_cards`` (whose None values remove a card).
+    """
+    cards = {}
     if isinstance(models, dict):
         models = dict(models)
         for name, model in list(models.items()):
             if isinstance(model, str | os.PathLike):
-                models[name] = next(iter(load_models([model]).values()))
+                loaded, found = _load_models([model])
+                models[name] = next(iter(loaded.values()))
+                if found:
+                    cards[name] = next(iter(found.values()))
     else:
-        models = load_models(models)
+        models, cards = _load_models(models)
     if not models:
         raise ValueError("no models to serve")
     for name, model in models.items():
@@ -289,7 +566,17 @@ def _check_models(models):
             f"model names {list(models)} are not distinct as text; the page and "
             "the API name models by text"
         )
-    return named
+    cards = {str(name): card for name, card in cards.items()}
+    for name, card in (model_cards or {}).items():
+        if str(name) not in named:
+            raise ValueError(
+                f"model_cards names {name!r}, which is not a served model "
+                f"({', '.join(named)})"
+            )
+        if card is not None and not isinstance(card, dict):
+            raise TypeError(f"the model card of {name!r} is not a dict or None")
+        cards[str(name)] = card
+    return named, {name: card for name, card in cards.items() if card is not None}
 
 
 # --------------------------------------------------------------------------
@@ -474,12 +761,138 @@ def _truthy(value):
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
+def _confidence(proba, margin):
+    """The gap of the two highest probabilities, and whether it is under ``margin``."""
+    top = np.sort(np.asarray(proba, dtype=float))[::-1]
+    gap = float(top[0] - top[1]) if top.size > 1 else 1.0
+    return gap, bool(gap < margin)
+
+
+# The columns of an export, in order, before those of the class probabilities.
+_EXPORT_FIELDS = (
+    "time",
+    "file",
+    "model",
+    "task",
+    "label",
+    "probability",
+    "margin",
+    "low_confidence",
+    "error",
+)
+
+
+def _export_records(payload):
+    """Check and normalise the ``results`` of an export request.
+
+    Every record is a JSON object; known fields are kept (text cut to
+    ``_MAX_EXPORT_TEXT`` characters, numbers finite), others dropped.
+    Raises ``_ClientError`` (400) naming the first bad record.
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+        raise _ClientError(
+            400, 'send a JSON object {"results": [...]}, the records to export'
+        )
+    results = payload["results"]
+    if len(results) > _MAX_EXPORT_RESULTS:
+        raise _ClientError(
+            400,
+            f"{len(results)} results; one export takes at most {_MAX_EXPORT_RESULTS}",
+        )
+    records = []
+    for i, item in enumerate(results):
+        if not isinstance(item, dict):
+            raise _ClientError(400, f"result {i} is not a JSON object")
+        record = {}
+        for key in ("time", "file", "model", "task", "label", "error"):
+            value = item.get(key)
+            if value is not None:
+                text = _text(value)
+                if text is None:
+                    raise _ClientError(400, f"result {i}: {key!r} is not text")
+                record[key] = text
+        for key in ("margin", "probability"):
+            if item.get(key) is not None:
+                value = _number(item[key])
+                if value is None:
+                    raise _ClientError(400, f"result {i}: {key!r} is not a number")
+                record[key] = value
+        if item.get("low_confidence") is not None:
+            if not isinstance(item["low_confidence"], bool):
+                raise _ClientError(
+                    400, f"result {i}: 'low_confidence' is not true or false"
+                )
+            record["low_confidence"] = item["low_confidence"]
+        for key in ("probabilities", "fractions"):
+            values = item.get(key)
+            if values is None:
+                continue
+            if not isinstance(values, dict) or len(values) > _MAX_EXPORT_CLASSES:
+                raise _ClientError(
+                    400,
+                    f"result {i}: {key!r} is not an object of at most "
+                    f"{_MAX_EXPORT_CLASSES} numbers",
+                )
+            numbers = {}
+            for name, value in values.items():
+                number = _number(value)
+                if number is None:
+                    raise _ClientError(
+                        400,
+                        f"result {i}: {key!r} of {_echo(repr(name))} is not a number",
+                    )
+                numbers[str(name)[:_MAX_EXPORT_TEXT]] = number
+            record[key] = numbers
+        if "probabilities" in record and "probability" not in record:
+            record["probability"] = max(record["probabilities"].values(), default=None)
+        records.append(_kept(record))
+    return records
+
+
+def _csv_cell(value):
+    """A CSV cell; text that a spreadsheet would run as a formula is quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def _export_csv(records):
+    """Write export records as CSV text: one row per result.
+
+    After the columns of ``_EXPORT_FIELDS`` come ``p(<class>)`` for every
+    class probability and ``share(<class>)`` for every segmentation share,
+    in the order the classes first appear.
+    """
+    import csv
+
+    extra = {}
+    for record in records:
+        for key, prefix in (("probabilities", "p"), ("fractions", "share")):
+            for name in record.get(key, {}):
+                extra.setdefault(f"{prefix}({name})", (key, name))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([_csv_cell(c) for c in (*_EXPORT_FIELDS, *extra)])
+    for record in records:
+        row = [record.get(field, "") for field in _EXPORT_FIELDS]
+        row += [record.get(key, {}).get(name, "") for key, name in extra.values()]
+        writer.writerow([_csv_cell(v) if v != "" else "" for v in row])
+    return buffer.getvalue()
+
+
 def create_app(
     models,
     *,
     max_upload_mb=DEFAULT_MAX_UPLOAD_MB,
     max_pixels=DEFAULT_MAX_PIXELS,
     trusted_hosts=_LOOPBACK_NAMES,
+    model_cards=None,
+    low_confidence_margin=DEFAULT_LOW_CONFIDENCE_MARGIN,
 ):
     """Build the upload-and-predict web app (a Flask WSGI application).
 
@@ -490,13 +903,19 @@ def create_app(
       every class, and its Grad-CAM overlay (a segmenter: its mask over the
       image and the share of the image of every class).
     * ``GET /models``: ``{"models": [{"name", "classes", "image_size",
-      "model_name"}, ...]}``; a segmenter's entry is ``{"name", "task":
-      "segmentation", "classes", "roi_size", "model_name"}`` (its network).
+      "model_name", "card"}, ...]}``; a segmenter's entry is ``{"name",
+      "task": "segmentation", "classes", "roi_size", "model_name", "card"}``
+      (its network). ``"card"`` is the model card of
+      :func:`load_model_card` (the training report beside the model file),
+      or None.
     * ``POST /predict``: multipart form with the image in the field ``file``,
       optionally ``model`` (a name from ``/models``; default: the first) and
       ``explain=1``. Answers ``{"model": name, "label": label,
       "probabilities": {class: p, ...}}`` with labels as strings, classes in
-      the model's ``classes_`` order; with ``explain=1`` also
+      the model's ``classes_`` order, then ``"margin"``: the highest
+      probability minus the second highest, and ``"low_confidence"``:
+      whether the margin is below ``low_confidence_margin``; with
+      ``explain=1`` also
       ``"explanation": {"method": "gradcam", "class": label, "image":
       data_url, "overlay": data_url}`` (PNG data URLs, longest side at most
       320 pixels). A segmenter (``"task": "segmentation"`` in ``/models``)
@@ -508,6 +927,18 @@ def create_app(
       Errors answer ``{"error": message}``: 400 (no file, empty file,
       unknown model), 413 (too large), 415 (not an image by content), 422
       (corrupt, truncated, or over ``max_pixels``).
+    * ``POST /export?format=csv`` (or ``json``): a JSON body ``{"results":
+      [record, ...]}``, records being ``/predict`` answers with ``"file"``,
+      ``"time"`` and ``"error"`` added as wished (the page sends the
+      results of its session), answered as a file to download. The CSV has
+      one row per record: ``time, file, model, task, label, probability``
+      (the highest), ``margin, low_confidence, error``, then ``p(<class>)``
+      of every class probability and ``share(<class>)`` of every
+      segmentation share; text that a spreadsheet would run as a formula
+      (``=``, ``+``, ``-``, ``@``) gets a leading ``'``. The JSON is
+      ``{"exported_at", "low_confidence_margin", "models": {name: card},
+      "results": [record, ...]}``. At most 10000 records; a malformed one
+      is refused with 400 naming it.
 
     Parameters
     ----------
@@ -531,6 +962,14 @@ default=("localhost", "127.0.0.1", "[::1]")
         attacks on a local server. ``None``
         accepts any host (behind a reverse proxy, or when :func:`serve` binds
         to a public address).
+    model_cards : dict or None, default=None
+        Model cards by model name (dicts as :func:`load_model_card` returns,
+        shown on the page as they are), replacing those found beside model
+        files; None for a name removes its card.
+    low_confidence_margin : float, default=0.2
+        A prediction whose two highest class probabilities differ by less
+        than this is marked low-confidence (``"low_confidence": true`` and
+        a mark on the page); 0 marks none.
 
     Returns
     -------
@@ -546,7 +985,8 @@ default=("localhost", "127.0.0.1", "[::1]")
         If a model is not a fitted CNN classifier or segmenter.
     ValueError
         If a segmenter segments volumes, or images that are neither gray nor
-        RGB.
+        RGB, if ``model_cards`` names a model not served, or if
+        ``low_confidence_margin`` is not in [0, 1].
 
     See Also
     --------
@@ -576,14 +1016,25 @@ default=("localhost", "127.0.0.1", "[::1]")
     flask = _require_flask()
     from werkzeug.exceptions import HTTPException
 
-    models = _check_models(models)
+    models, cards = _check_models(models, model_cards)
+    margin = _number(low_confidence_margin)
+    if margin is None or not 0.0 <= margin <= 1.0:
+        raise ValueError(
+            f"low_confidence_margin must be a number in [0, 1], got "
+            f"{low_confidence_margin!r}"
+        )
     max_bytes = int(float(max_upload_mb) * 1024 * 1024)
     lock = threading.Lock()
 
     app = flask.Flask("skmedimg.app")
     app.config["MAX_CONTENT_LENGTH"] = max_bytes
     app.json.sort_keys = False
-    app.extensions["skmedimg"] = {"models": models, "max_pixels": max_pixels}
+    app.extensions["skmedimg"] = {
+        "models": models,
+        "cards": cards,
+        "max_pixels": max_pixels,
+        "low_confidence_margin": margin,
+    }
 
     def model_info(name, model):
         if _is_segmenter(model):
@@ -593,12 +1044,14 @@ default=("localhost", "127.0.0.1", "[::1]")
                 "classes": _segment_keys(model),
                 "roi_size": [int(s) for s in model.roi_size_],
                 "model_name": str(model.network),
+                "card": cards.get(name),
             }
         return {
             "name": name,
             "classes": [str(c) for c in model.classes_],
             "image_size": [int(s) for s in model.image_size_],
             "model_name": str(getattr(model, "model_name", type(model).__name__)),
+            "card": cards.get(name),
         }
 
     def error(status, message):
@@ -656,6 +1109,7 @@ default=("localhost", "127.0.0.1", "[::1]")
             models=[model_info(n, m) for n, m in models.items()],
             max_bytes=max_bytes,
             max_mb=f"{max_upload_mb:g}",
+            margin=f"{margin:g}",
         )
 
     @app.get("/app.js")
@@ -701,9 +1155,45 @@ default=("localhost", "127.0.0.1", "[::1]")
                     c: float(p) for c, p in zip(classes, proba, strict=True)
                 },
             }
+            answer["margin"], answer["low_confidence"] = _confidence(proba, margin)
             if _truthy(request.values.get("explain", "")):
                 answer.update(_explain(model, X, image, label, lock))
         return answer
+
+    @app.post("/export")
+    def export():
+        import datetime
+        import json
+
+        request = flask.request
+        kind = request.args.get("format", "csv")
+        if kind not in ("csv", "json"):
+            raise _ClientError(
+                400, f"unknown format {_echo(repr(kind))}; use 'csv' or 'json'"
+            )
+        payload = request.get_json(silent=True)
+        records = _export_records(payload)
+        now = datetime.datetime.now(datetime.UTC)
+        stamp = now.strftime("%Y%m%d-%H%M%S")
+        if kind == "csv":
+            body, mimetype = _export_csv(records), "text/csv"
+        else:
+            used = {r["model"] for r in records if "model" in r}
+            body = json.dumps(
+                {
+                    "exported_at": now.isoformat(timespec="seconds"),
+                    "low_confidence_margin": margin,
+                    "models": {n: cards.get(n) for n in models if n in used},
+                    "results": records,
+                },
+                indent=2,
+            )
+            mimetype = "application/json"
+        response = flask.Response(body, mimetype=mimetype)
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="skmedimg-results-{stamp}.{kind}"'
+        )
+        return response
 
     return app
 
@@ -793,6 +1283,8 @@ def serve(
     max_upload_mb=DEFAULT_MAX_UPLOAD_MB,
     max_pixels=DEFAULT_MAX_PIXELS,
     quiet=False,
+    model_cards=None,
+    low_confidence_margin=DEFAULT_LOW_CONFIDENCE_MARGIN,
 ):
     """Serve the upload-and-predict page until interrupted (Ctrl+C).
 
@@ -813,6 +1305,10 @@ def serve(
         Decompression bomb guard, see :func:`create_app`.
     quiet : bool, default=False
         Print only warnings and errors (no address line, no request log).
+    model_cards : dict or None, default=None
+        Model cards by model name, see :func:`create_app`.
+    low_confidence_margin : float, default=0.2
+        The low-confidence rule, see :func:`create_app`.
 
     See Also
     --------
@@ -840,6 +1336,8 @@ def serve(
         max_upload_mb=max_upload_mb,
         max_pixels=max_pixels,
         trusted_hosts=trusted,
+        model_cards=model_cards,
+        low_confidence_margin=low_confidence_margin,
     )
     if trusted is None:
         print(
@@ -907,6 +1405,14 @@ def add_serve_parser(subparsers):
         default=DEFAULT_MAX_UPLOAD_MB,
         help="largest accepted upload in MB (%(default)s)",
     )
+    parser.add_argument(
+        "--low-confidence-margin",
+        type=float,
+        default=DEFAULT_LOW_CONFIDENCE_MARGIN,
+        metavar="M",
+        help="mark a prediction low-confidence when its two highest class "
+        "probabilities differ by less than M (%(default)s; 0: never)",
+    )
     parser.set_defaults(func=_cmd_serve)
     return parser
 
@@ -916,7 +1422,7 @@ def _cmd_serve(args, console):
     _require_flask()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        models = load_models(args.models)
+        models, cards = _load_models(args.models)
     for warning in caught:
         console.warn(str(warning.message))
     for name, model in models.items():
@@ -926,11 +1432,17 @@ def _cmd_serve(args, console):
             continue
         classes = ", ".join(str(c) for c in model.classes_)
         console.say(f"loaded model {name}: {model.model_name} ({classes})")
+    for name, card in cards.items():
+        console.say(f"model card of {name}: {card['report']}")
     serve(
         models,
         host=args.host,
         port=args.port,
         max_upload_mb=args.max_upload_mb,
         quiet=getattr(args, "quiet", False),
+        model_cards=cards,
+        low_confidence_margin=getattr(
+            args, "low_confidence_margin", DEFAULT_LOW_CONFIDENCE_MARGIN
+        ),
     )
     return 0

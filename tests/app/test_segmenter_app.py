@@ -75,6 +75,7 @@ def test_a_segmenter_is_listed_and_returns_a_mask_overlay(models, tmp_path):
         "classes": ["0", "1", "2"],
         "roi_size": [32, 32],
         "model_name": "unet",
+        "card": None,
     }
     assert listing[1]["name"] == "tumour" and "task" not in listing[1]
     assert "lesions (segmentation: 0, 1, 2)" in html
@@ -102,7 +103,14 @@ def test_a_segmenter_is_listed_and_returns_a_mask_overlay(models, tmp_path):
         status, answer = post_image(
             url, path.read_bytes(), filename="scan.png", model="tumour"
         )
-        assert status == 200 and list(answer) == ["model", "label", "probabilities"]
+        assert status == 200
+        assert list(answer) == [
+            "model",
+            "label",
+            "probabilities",
+            "margin",
+            "low_confidence",
+        ]
 
 
 def test_a_segmenter_of_volumes_is_refused_with_its_reason(models):

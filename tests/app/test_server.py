@@ -156,6 +156,7 @@ def test_predict_answers_like_model_predict(model_and_images):
                     "classes": classes,
                     "image_size": [32, 32],
                     "model_name": "test_efficientnet",
+                    "card": None,
                 }
             ]
         }
@@ -164,7 +165,13 @@ def test_predict_answers_like_model_predict(model_and_images):
             fields = {"model": "brain_mri"} if i % 2 else {}
             status, answer = post_image(url, Path(path).read_bytes(), **fields)
             assert status == 200
-            assert list(answer) == ["model", "label", "probabilities"]
+            assert list(answer) == [
+                "model",
+                "label",
+                "probabilities",
+                "margin",
+                "low_confidence",
+            ]
             assert answer["model"] == "brain_mri"
             proba = answer["probabilities"]
             assert list(proba) == classes
