@@ -208,8 +208,9 @@ p.low-mark { margin: 0 0 8px; }
                 align-items: center; }
 /* matplotlib's "jet", the colour map of the overlay */
 .legend-bar { height: 10px; border-radius: 5px;
-              background: linear-gradient(to right, #00007f, #0000ff 12.5%,
-              #00ffff 37.5%, #7fff7f 50%, #ffff00 62.5%, #ff0000 87.5%, #7f0000); }
+              background: linear-gradient(to right, #000080, #0000ff 12.5%,
+              #0080ff 25%, #16ffe1 37.5%, #7dff7a 50%, #e4ff13 62.5%, #ff9400 75%,
+              #ff1e00 87.5%, #800000); }
 #cards { margin-top: 14px; }
 .model-card { background: #fff; border: 1px solid var(--line); border-radius: 10px;
               padding: 12px 16px; }
