@@ -3,7 +3,8 @@
 * :func:`serve`: run the upload-and-predict page (``skmedimg serve``): choose
   a model, upload or drop images, see the label, the probability of every
   class and a Grad-CAM overlay (for a 2-D segmenter: the predicted mask over
-  the image and the share of every class).
+  the image and the share of every class), the model card of the training
+  report, a low-confidence mark, and an export of the session as CSV or JSON.
 * :func:`create_app`: the Flask WSGI application behind it, with
   ``POST /predict`` for scripts; for tests and other WSGI servers.
 * :func:`load_models`: load the saved models in files and folders.

@@ -227,11 +227,11 @@ p.low-mark { margin: 0 0 8px; }
           padding: 12px; }
 #viewer::backdrop { background: rgba(0, 0, 0, 0.7); }
 #viewer figure { margin: 0; }
-#viewer img { display: block; width: min(86vw, 80vh); height: auto;
+#viewer img { display: block; width: min(86vw, 72vh); height: auto;
               background: #000; border-radius: 6px; }
 #viewer figcaption { color: var(--muted); font-size: 13px; margin: 4px 0;
-                     overflow-wrap: anywhere; max-width: min(86vw, 80vh); }
-#viewer .legend { max-width: min(86vw, 80vh); }
+                     overflow-wrap: anywhere; max-width: min(86vw, 72vh); }
+#viewer .legend { max-width: min(86vw, 72vh); }
 .note { color: var(--muted); font-size: 12px; }
 """
 
@@ -300,6 +300,11 @@ APP_JS = r"""
 
   function showError(card, message) {
     card.appendChild(el("p", "error", message));
+  }
+
+  // A probability difference as text: 2 decimals, or 2 significant digits.
+  function small(x) {
+    return x >= 0.01 || x === 0 ? x.toFixed(2) : x.toPrecision(2);
   }
 
   // The colour scale of the Grad-CAM overlay, and what its ends mean.
@@ -457,10 +462,14 @@ APP_JS = r"""
     card.appendChild(el("p", "label", data.label));
     if (data.low_confidence) {
       card.classList.add("low");
+      const ranked = Object.entries(data.probabilities)
+        .sort((a, b) => b[1] - a[1]).slice(0, 2);
       const mark = el("p", "low-mark",
-        "\u26a0 Low confidence: the two most probable classes are " +
-        (100 * data.margin).toFixed(1) + " points apart (under " +
-        (100 * margin).toFixed(0) + ")");
+        "\u26a0 Low confidence: " +
+        ranked.map(([name, p]) => name + " " + (100 * p).toFixed(1) + "%")
+          .join(" vs ") +
+        " (margin " + small(data.margin) + ", under " +
+        document.body.dataset.margin + ")");
       mark.setAttribute("role", "note");
       card.appendChild(mark);
     }

@@ -900,8 +900,11 @@ def create_app(
 
     * ``GET /``: the page. Choose a model, upload or drop one or more images,
       press Predict; each image gets its label, a bar for the probability of
-      every class, and its Grad-CAM overlay (a segmenter: its mask over the
-      image and the share of the image of every class).
+      every class, and its Grad-CAM overlay with a colour legend (a
+      segmenter: its mask over the image and the share of the image of
+      every class); a click enlarges an image. The selected model's card is
+      shown, low-confidence predictions are marked, and the results of the
+      session can be exported as CSV or JSON.
     * ``GET /models``: ``{"models": [{"name", "classes", "image_size",
       "model_name", "card"}, ...]}``; a segmenter's entry is ``{"name",
       "task": "segmentation", "classes", "roi_size", "model_name", "card"}``

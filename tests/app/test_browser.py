@@ -2,8 +2,8 @@
 
 Drives Debian's chromium with Selenium and the system chromedriver (no
 browser is ever downloaded). Skips with the reason when either is missing.
-The screenshots go to ``$SKMEDIMG_TEST_ARTIFACTS`` or ``test-artifacts/`` at
-the repository root.
+The screenshots (and the exported CSV and JSON) go to
+``$SKMEDIMG_TEST_ARTIFACTS`` or ``test-artifacts/`` at the repository root.
 """
 
 import base64
@@ -190,3 +190,129 @@ def test_bars_follow_the_class_order_of_the_model(browser, tmp_path):
         card = _wait_until_done(browser, 1)[0]
         names = [e.text for e in card.find_elements(By.CSS_SELECTOR, ".bar-name")]
     assert names == ["10", "2"]
+
+
+def _wait_for_download(folder, suffix, timeout=30):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in folder.glob(f"skmedimg-results-*{suffix}")]
+        if done and not list(folder.glob("*.crdownload")):
+            return done[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no {suffix} download in {folder}: {list(folder.iterdir())}")
+
+
+def test_model_card_low_confidence_larger_view_and_export(
+    browser, brain_testing, tmp_path_factory, tmp_path, artifacts
+):
+    import csv
+    import json
+
+    import numpy as np
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.app.test_model_card import write_report
+
+    model_path, images = trained_model(brain_testing, tmp_path_factory.mktemp("m"))
+    model = load_model(model_path)
+    labels = np.array([Path(p).parent.name for p in images])
+    proba = model.predict_proba(images)
+    top_two = np.sort(proba, axis=1)[:, -2:]
+    gaps = top_two[:, 1] - top_two[:, 0]
+    ambiguous, clear = int(np.argmin(gaps)), int(np.argmax(gaps))
+    assert gaps[clear] > gaps[ambiguous]
+    margin = float((gaps[ambiguous] + gaps[clear]) / 2)  # between the two
+    run = tmp_path / "brain-run"
+    run.mkdir()
+    (run / "model.skmedimg").write_bytes(Path(model_path).read_bytes())
+    _, report = write_report(run, model, np.array(images, dtype=object), labels)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+
+    with live_server(create_app([run], low_confidence_margin=margin)) as url:
+        browser.get(url + "/")
+        try:
+            browser.execute_cdp_cmd(
+                "Browser.setDownloadBehavior",
+                {"behavior": "allow", "downloadPath": str(downloads)},
+            )
+        except Exception:  # older chromium: the page-level command
+            browser.execute_cdp_cmd(
+                "Page.setDownloadBehavior",
+                {"behavior": "allow", "downloadPath": str(downloads)},
+            )
+        # 1. the model card of the chosen model is shown
+        card = browser.find_element(
+            By.CSS_SELECTOR, ".model-card[data-model=\"brain-run\"]"
+        )
+        assert card.is_displayed()
+        accuracy = f"{100 * report['metrics']['accuracy']:.1f}%"
+        assert card.find_element(By.CSS_SELECTOR, ".card-accuracy").text.startswith(
+            accuracy
+        )
+        assert "data/brain/Training" in card.text and "fine-tune" in card.text
+        assert not browser.find_element(By.ID, "no-card").is_displayed()
+        assert not browser.find_element(By.ID, "export-csv").is_enabled()
+
+        # 2. an ambiguous and a clear image: only the first is marked
+        chosen = [images[ambiguous], images[clear]]
+        browser.find_element(By.ID, "files").send_keys("\n".join(chosen))
+        browser.find_element(By.ID, "predict").click()
+        cards = _wait_until_done(browser, 2)
+        marks = cards[0].find_elements(By.CSS_SELECTOR, "p.low-mark")
+        assert len(marks) == 1 and marks[0].is_displayed()
+        assert marks[0].text.startswith("⚠ Low confidence")
+        first, second = model.classes_[np.argsort(proba[ambiguous])[::-1][:2]]
+        assert f"{first} {100 * proba[ambiguous].max():.1f}% vs {second}" in (
+            marks[0].text
+        )
+        assert f"under {margin:g})" in marks[0].text
+        assert "low" in cards[0].get_attribute("class").split()
+        assert cards[1].find_elements(By.CSS_SELECTOR, "p.low-mark") == []
+        # the heat map's legend says what the colours mean
+        legend = cards[0].find_element(By.CSS_SELECTOR, ".legend")
+        assert legend.is_displayed() and "red: high" in legend.text
+        assert legend.find_element(By.CSS_SELECTOR, ".legend-bar").size["width"] > 50
+        browser.save_screenshot(str(artifacts / "app_model_card.png"))
+        browser.execute_script("arguments[0].scrollIntoView()", cards[0])
+        browser.save_screenshot(str(artifacts / "app_low_confidence.png"))
+
+        # 3. a click on the heat map enlarges it, with its legend
+        small = cards[0].find_element(By.CSS_SELECTOR, "img.overlay")
+        small.click()
+        viewer = browser.find_element(By.ID, "viewer")
+        WebDriverWait(browser, 10).until(lambda d: viewer.is_displayed())
+        large = browser.find_element(By.ID, "viewer-image")
+        assert large.get_attribute("src") == small.get_attribute("src")
+        assert large.size["width"] > 1.5 * small.size["width"]
+        assert "red: high" in browser.find_element(By.ID, "viewer-legend").text
+        browser.save_screenshot(str(artifacts / "app_enlarged_view.png"))
+        browser.find_element(By.ID, "viewer-close").click()
+        WebDriverWait(browser, 10).until(lambda d: not viewer.is_displayed())
+
+        # 4. export the session as CSV and JSON
+        assert "2 result(s)" in browser.find_element(By.ID, "session-count").text
+        browser.find_element(By.ID, "export-csv").click()
+        csv_file = _wait_for_download(downloads, ".csv")
+        browser.find_element(By.ID, "export-json").click()
+        json_file = _wait_for_download(downloads, ".json")
+    shutil.copy(csv_file, artifacts / "app_export.csv")
+    shutil.copy(json_file, artifacts / "app_export.json")
+
+    expected = [str(label) for label in model.predict(chosen)]
+    with open(csv_file, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["file"] for r in rows] == [Path(p).name for p in chosen]
+    assert [r["label"] for r in rows] == expected
+    assert [r["low_confidence"] for r in rows] == ["true", "false"]
+    assert float(rows[0]["margin"]) == pytest.approx(gaps[ambiguous], abs=1e-5)
+    for row, p in zip(rows, proba[[ambiguous, clear]], strict=True):
+        values = [float(row[f"p({c})"]) for c in model.classes_]
+        assert values == pytest.approx(p, abs=1e-5)
+    data = json.loads(json_file.read_text(encoding="utf-8"))
+    assert [r["label"] for r in data["results"]] == expected
+    assert data["low_confidence_margin"] == pytest.approx(margin)
+    assert data["models"]["brain-run"]["training_data"] == "data/brain/Training"

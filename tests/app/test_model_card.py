@@ -388,3 +388,33 @@ def test_the_legend_shows_the_overlay_colour_map_and_names_are_not_cut():
     bar_name = re.search(r"\.bar-name \{([^}]*)\}", APP_CSS).group(1)
     assert "ellipsis" not in bar_name and "nowrap" not in bar_name
     assert '<dialog id="viewer">' in PAGE_HTML and "Click to enlarge" in APP_JS
+
+
+def test_a_segmentation_report_gives_a_dice_card(phantom, tmp_path):
+    # the fields ``skmedimg segment train`` writes; the model is not needed
+    report = {
+        "task": "segmentation",
+        "metrics": {
+            "classes": {"1": {"dice": 0.8, "hd95": 2.0}, "2": {"dice": 0.6}},
+            "mean": {"dice": 0.7},
+            "names": {"1": "oedema", "2": "enhancing tumour"},
+        },
+        "n_test": 4,
+        "split": {"validation_size": 0.25, "n_train": 12},
+        "settings": {"data_dir": "Task01_BrainTumour"},
+        "model": {"network": "unet", "classes": [0, 1, 2], "n_epochs": 5},
+    }
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    card = load_model_card(tmp_path / "model.skmedimg")
+    assert card["metrics"] == {
+        "mean_dice": 0.7,
+        "per_class": {"oedema": {"dice": 0.8}, "enhancing tumour": {"dice": 0.6}},
+    }
+    assert card["test_data"] == "25% validation split of the training data"
+    assert (card["n_train"], card["n_epochs"], card["model_name"]) == (12, 5, "unet")
+    assert card["classes"] == ["0", "1", "2"]
+    model, _, _ = phantom
+    with create_app({"m": model}, model_cards={"m": card}).test_client() as client:
+        html = client.get("/").get_data(as_text=True)
+    assert "Mean Dice</dt><dd>0.700</dd>" in html
+    assert "<td>enhancing tumour</td>\n      <td>0.600</td>" in html
