@@ -122,7 +122,9 @@ PAGE_HTML = """<!doctype html>
       </tbody>
     </table>
     {% endif %}
+    {% if card.report %}
     <p class="note">From {{ card.report }} beside the model file.</p>
+    {% endif %}
   </article>
 {% endfor %}
   <p id="no-card" class="note" hidden>No training report beside this model file:

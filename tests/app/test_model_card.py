@@ -194,6 +194,7 @@ def test_cards_given_in_python_are_escaped_and_checked(phantom):
     with app.test_client() as client:
         html = client.get("/").get_data(as_text=True)
     assert "&lt;script&gt;x&lt;/script&gt;" in html and "<script>x" not in html
+    assert "From  beside" not in html  # no report file named
     with pytest.raises(ValueError, match="'other', which is not a served model"):
         create_app({"m": model}, model_cards={"other": card})
     with pytest.raises(TypeError, match="not a dict"):
