@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -547,6 +548,69 @@ class _EpochProgressBar(Callback):
         return state
 
 
+#: Share of ``time_budget`` (counted from the start of ``fit``) by which a
+#: ``recipe="auto"`` fine-tune ends its last epoch; the rest is for the
+#: predictions that usually follow.
+BUDGET_TRAINING_FRACTION = 0.9
+
+
+class _TimeBudget(Callback):
+    """Shorten a fine-tune that runs slower than planned, within its budget.
+
+    ``recipe="auto"`` plans its epochs from a few measured steps; when the
+    device turns out slower (another job started, a thermal limit), the
+    planned epochs would overrun the time budget. After each epoch this
+    projects the end from the epochs so far; when it falls after
+    ``deadline`` (a ``time.perf_counter`` value), training stops after the
+    epochs that still fit (at least one more), and a one-cycle schedule is
+    compressed to end there, so the last epoch still anneals the rate.
+    """
+
+    def __init__(self, deadline):
+        self.deadline = deadline
+
+    def on_train_begin(self, net, **kwargs):
+        self.start_ = time.perf_counter()
+        self.planned_ = int(net.max_epochs)
+        self.stop_after_ = None
+
+    def on_epoch_end(self, net, **kwargs):
+        done = len(net.history)
+        if self.stop_after_ is not None:
+            if done >= self.stop_after_:
+                raise KeyboardInterrupt  # skorch ends training as for EarlyStopping
+            return
+        now = time.perf_counter()
+        per_epoch = (now - self.start_) / max(done, 1)
+        left = self.planned_ - done
+        if left <= 0 or now + per_epoch * left <= self.deadline:
+            return
+        more = max(1, int((self.deadline - now) // per_epoch))
+        self.stop_after_ = done + more
+        scheduler = dict(net.callbacks_).get("lr_scheduler")
+        onecycle = getattr(scheduler, "lr_scheduler_", None)
+        if isinstance(onecycle, torch.optim.lr_scheduler.OneCycleLR):
+            _compress_onecycle(onecycle, self.stop_after_ / self.planned_)
+
+
+def _compress_onecycle(scheduler, fraction):
+    """End a running OneCycleLR after ``fraction`` of its steps."""
+    step = scheduler.last_epoch
+    total = max(step + 1, int(round(scheduler.total_steps * fraction)))
+    phases = scheduler._schedule_phases
+    if len(phases) != 2:  # three-phase schedules are not compressed
+        return
+    if step < phases[0]["end_step"]:  # still warming up: a shorter warm-up
+        warm = 0.3 * total - 1
+        if warm <= step:  # none left: anneal from the rate reached
+            for group in scheduler.optimizer.param_groups:
+                group["max_lr"] = group["lr"]
+            warm = float(step)
+        phases[0]["end_step"] = warm
+    phases[1]["end_step"] = total - 1
+    scheduler.total_steps = total
+
+
 class _NetCallbacks:
     """The ``callbacks`` parameter in a pickle: names of the net's callbacks."""
 
@@ -651,7 +715,12 @@ default="auto"
         Seconds ``recipe="auto"`` may plan for the fit; ``None``: 0.18 s
         per training image and at least 3 minutes (15 minutes for 5,000
         images). The plan is an estimate from a measured training step;
-        the reason and the estimate are in ``recipe_reason_``.
+        the reason and the estimate are in ``recipe_reason_``. When the
+        epochs of a planned fine-tune run slower than measured (another job
+        took the device), training stops after the epochs that end within
+        90 % of the budget (counted from the start of ``fit``; at least one
+        more), the one-cycle schedule compressed to end there, and
+        ``recipe_reason_`` says so; a ``max_epochs`` you give is never cut.
     freeze : {"none", "backbone", "auto"} or int, default="auto"
         ``"backbone"`` freezes every backbone weight and keeps its BatchNorm
         statistics fixed (eval mode); only the head trains. With no
@@ -1315,6 +1384,9 @@ callable or None, default="auto"
                 step_every="batch",
             )
             callbacks.append(("lr_scheduler", scheduler))
+        deadline = getattr(self, "_deadline", None)
+        if deadline is not None:
+            callbacks.append(("time_budget", _TimeBudget(deadline)))
         for name, cb, _ in self._user_callback_entries():
             callbacks.append((name, cb))
         if verbose:
@@ -1491,6 +1563,7 @@ callable or None, default="auto"
         self : CNNClassifier
             The fitted estimator.
         """
+        started = time.perf_counter()
         routed = self._check_routed_params()
         if not _is_auto(self.image_size):
             _check_size(self.image_size, "image_size")
@@ -1547,6 +1620,14 @@ callable or None, default="auto"
             self.recipe_ = plan["recipe"]
             self.recipe_params_ = plan["params"]
             self.recipe_reason_ = plan["reason"]
+            if (
+                self.recipe == "auto"
+                and plan["recipe"] == "fine-tune"
+                and plan["budget"]
+                and "max_epochs" not in given
+            ):
+                # the epochs the plan chose end by then, or fewer are run
+                self._deadline = started + BUDGET_TRAINING_FRACTION * plan["budget"]
             if resolve_verbose(self.verbose):
                 print(describe(plan), flush=True)
             size = self._p("image_size") or config["input_size"][1:]
@@ -1562,14 +1643,22 @@ callable or None, default="auto"
         # Decoding is CPU work: done before taking the GPU, so parallel
         # workers decode while another one trains.
         images = self._read(X, self.image_size_)
-        with (
-            torch_random(seed, self.device_, cpu_state=cpu_state),
-            device_lock(self.device_, enabled=self.lock_gpu),
-        ):
-            net = self._fit_on_device(
-                module, images, y_enc, routed, amp_dtype, seed, rng, fast
+        try:
+            with (
+                torch_random(seed, self.device_, cpu_state=cpu_state),
+                device_lock(self.device_, enabled=self.lock_gpu),
+            ):
+                net = self._fit_on_device(
+                    module, images, y_enc, routed, amp_dtype, seed, rng, fast
+                )
+        finally:
+            self.__dict__.pop("_deadline", None)
+        guard = dict(net.callbacks_).get("time_budget")
+        if guard is not None and guard.stop_after_ is not None:
+            self.recipe_reason_ += (
+                f"; stopped after {len(net.history)} of {guard.planned_} epochs, "
+                "which ran slower than measured, to stay within the time budget"
             )
-
         self.net_ = net
         self.history_ = _history_dict(net.history)
         self.n_epochs_ = len(net.history)

@@ -292,3 +292,48 @@ def test_logreg_head_needs_a_frozen_linear_head(phantoms):
         tiny(recipe=None, optimizer="logreg-cv").fit(X, y)
     with pytest.raises(ValueError, match="loss='focal'"):
         tiny(recipe="linear-probe", optimizer="logreg-cv", loss="focal").fit(X, y)
+
+
+# ------------------------------------------------------------ the time budget
+
+
+def test_onecycle_is_compressed_to_end_annealed():
+    from skmedimg.neural._classifier import _compress_onecycle
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=0.1, total_steps=100, cycle_momentum=False
+    )
+    for _ in range(20):
+        opt.step()
+        sched.step()
+    _compress_onecycle(sched, 0.5)  # end after 50 steps instead of 100
+    lrs = []
+    for _ in range(29):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert sched.total_steps == 50
+    assert max(lrs) <= 0.1 + 1e-9
+    assert lrs[-1] < 1e-3  # annealed at the new end, not half-way down
+    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:], strict=False))
+
+
+def test_auto_stops_early_when_epochs_run_slower_than_measured(phantoms, monkeypatch):
+    X, y = phantoms
+    from skmedimg.neural import _classifier
+
+    # measured far faster than real: the plan takes 40 epochs, which overrun
+    monkeypatch.setattr(_classifier, "measure_step_cost", lambda *a, **k: 1e-7)
+    clf = tiny(max_epochs="auto", time_budget=0.3, batch_size=2).fit(X, y)
+    assert clf.recipe_ == "fine-tune" and clf.recipe_params_["max_epochs"] == 40
+    assert clf.n_epochs_ == 2  # the deadline passed in the first epoch: one more
+    assert "stopped after 2 of 40 epochs" in clf.recipe_reason_
+    # the compressed schedule still ends annealed (one-cycle's floor is
+    # lr / 25 / 1e4), not at its warm-up rate lr / 25
+    assert clf.net_.optimizer_.param_groups[0]["lr"] < 1e-3 / 25 / 10
+    assert not hasattr(clf, "_deadline")
+    # a number of epochs given is kept, however long it takes
+    given = tiny(max_epochs=3, time_budget=0.3, batch_size=2).fit(X, y)
+    assert given.n_epochs_ == 3
