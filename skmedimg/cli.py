@@ -353,7 +353,7 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
 
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    proba = model.predict_proba(X)
+    proba = _predict_proba(model, X, progress=not console.quiet)
     y_pred = model.classes_[np.argmax(proba, axis=1)]
     predict_s = time.perf_counter() - start
     labels = list(model.classes_)
@@ -399,6 +399,27 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
         + ", ".join(str(out / f) for f in files)
     )
     return summary
+
+
+#: Images predicted at a time by ``train`` and ``evaluate`` (one bar step each).
+_EVALUATE_CHUNK = 256
+
+
+def _predict_proba(model, X, *, progress):
+    """``model.predict_proba(X)``, a chunk at a time behind a bar on stderr."""
+    import numpy as np
+
+    if not progress or len(X) == 0:
+        return model.predict_proba(X)
+    from tqdm.auto import tqdm
+
+    parts = []
+    with tqdm(total=len(X), desc="Predicting", unit="img", file=sys.stderr) as bar:
+        for start in range(0, len(X), _EVALUATE_CHUNK):
+            chunk = X[start : start + _EVALUATE_CHUNK]
+            parts.append(model.predict_proba(chunk))
+            bar.update(len(chunk))
+    return np.concatenate(parts)
 
 
 def _figure(obj):
