@@ -364,6 +364,8 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
     summary = classification_summary(
         y, y_pred, y_proba=proba, labels=labels, pos_label=pos_label
     )
+    for line in _summary_lines(summary):
+        console.say(line)
     if "pos_label" in summary and not np.any(np.asarray(y) == summary["pos_label"]):
         console.warn(
             f"no test image of the positive class {summary['pos_label']!r}: its "
@@ -399,6 +401,25 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
         + ", ".join(str(out / f) for f in files)
     )
     return summary
+
+
+def _summary_lines(summary):
+    """The report.json metrics that the classification report does not show.
+
+    Two classes: the sensitivity and specificity of the positive class and
+    its ROC-AUC; more: the macro one-vs-rest ROC-AUC (with probabilities).
+    """
+    lines = []
+    if "pos_label" in summary:
+        lines.append(
+            f"positive class {summary['pos_label']!s}: sensitivity "
+            f"{summary['sensitivity']:.4f}, specificity {summary['specificity']:.4f}"
+        )
+    auc = summary.get("roc_auc")
+    if auc is not None:
+        kind = "ROC-AUC" if "pos_label" in summary else "macro ROC-AUC (one-vs-rest)"
+        lines.append(f"{kind} {auc:.4f}")
+    return lines
 
 
 #: Images predicted at a time by ``train`` and ``evaluate`` (one bar step each).

@@ -56,3 +56,39 @@ def test_evaluate_shows_the_prediction_unless_quiet(trained, folder, tmp_path, c
     argv = ["evaluate", str(trained), str(folder), "--out", str(tmp_path), "--quiet"]
     assert main(argv) == 0
     assert "Predicting" not in capsys.readouterr().err
+
+
+def _metric_lines(out):
+    return [
+        line
+        for line in out.splitlines()
+        if "sensitivity" in line or "ROC-AUC" in line
+    ]
+
+
+def test_the_console_shows_sensitivity_specificity_and_roc_auc(
+    trained, folder, tmp_path, capsys
+):
+    assert main(["evaluate", str(trained), str(folder), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "report.json").read_text())["metrics"]
+    assert metrics["pos_label"] == "lesion"
+    assert _metric_lines(out) == [
+        f"positive class lesion: sensitivity {metrics['sensitivity']:.4f}, "
+        f"specificity {metrics['specificity']:.4f}",
+        f"ROC-AUC {metrics['roc_auc']:.4f}",
+    ]
+
+
+def test_the_console_shows_the_macro_roc_auc_of_three_classes(tmp_path, capsys):
+    X, y = make_phantoms(30, n_classes=3, image_size=32, random_state=1)
+    for i, (img, label) in enumerate(zip(X, y, strict=True)):
+        sub = tmp_path / "data" / f"class{label}"
+        sub.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(sub / f"{i:03d}.png")
+    out = tmp_path / "model"
+    assert main(["train", str(tmp_path / "data"), "--out", str(out), *FROZEN]) == 0
+    metrics = json.loads((out / "report.json").read_text())["metrics"]
+    assert _metric_lines(capsys.readouterr().out) == [
+        f"macro ROC-AUC (one-vs-rest) {metrics['roc_auc']:.4f}"
+    ]
