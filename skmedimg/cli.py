@@ -336,8 +336,118 @@ def _positive_class(model, text):
     return None
 
 
-def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=None):
-    """Predict, print the report and write report.json and the plots."""
+#: The decision threshold ``train --threshold`` stores beside the model file.
+_THRESHOLD_FILE = "threshold.json"
+
+#: Share of the training images held out to choose ``--threshold auto``.
+_THRESHOLD_VALIDATION = 0.2
+
+
+def _threshold_arg(value):
+    """``auto`` or a probability strictly between 0 and 1."""
+    if value == "auto":
+        return value
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: auto or a probability such as 0.3"
+        ) from None
+    if not 0.0 < threshold < 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be between 0 and 1")
+    return threshold
+
+
+def _threshold_class(model, positive=None):
+    """The class whose probability a decision threshold is compared with."""
+    if len(model.classes_) != 2:
+        raise CommandError(
+            "--threshold applies to models of two classes; this one has "
+            f"{len(model.classes_)}"
+        )
+    chosen = _positive_class(model, positive)
+    return model.classes_[1] if chosen is None else chosen
+
+
+def _apply_threshold(model, proba, threshold, pos_label):
+    """Labels: ``pos_label`` where its probability is at least ``threshold``."""
+    import numpy as np
+
+    if threshold is None:
+        return model.classes_[np.argmax(proba, axis=1)]
+    k = list(model.classes_).index(pos_label)
+    negative = model.classes_[1 - k]
+    return np.where(proba[:, k] >= threshold, pos_label, negative).astype(
+        model.classes_.dtype
+    )
+
+
+def _choose_threshold(model, X_val, y_val, pos_label):
+    """The threshold on P(``pos_label``) that maximises the balanced accuracy.
+
+    Chosen on ``(X_val, y_val)``, images the model was not trained on, with
+    scikit-learn's :class:`~sklearn.model_selection.TunedThresholdClassifierCV`
+    on the fitted model (``cv="prefit"``, ``refit=False``).
+    """
+    from sklearn.model_selection import TunedThresholdClassifierCV
+
+    tuned = TunedThresholdClassifierCV(
+        model, scoring="balanced_accuracy", cv="prefit", refit=False
+    ).fit(X_val, y_val)
+    # scikit-learn thresholds the probability of the second class
+    threshold = float(tuned.best_threshold_)
+    if pos_label != model.classes_[1]:
+        threshold = 1.0 - threshold
+    return threshold, float(tuned.best_score_)
+
+
+def _stored_threshold(path):
+    """The threshold saved beside a model by ``train --threshold``, or None."""
+    file = _model_path(path).parent / _THRESHOLD_FILE
+    if not file.is_file():
+        return None
+    try:
+        stored = json.loads(file.read_text())
+        return float(stored["threshold"]), stored["pos_label"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CommandError(f"{file}: not a threshold file ({exc})") from None
+
+
+def _model_threshold(model, args, console):
+    """``--threshold`` if given, else the one stored with the model: (t, class)."""
+    given = getattr(args, "threshold", None)
+    if given is not None:
+        return given, _threshold_class(model, getattr(args, "positive_class", None))
+    stored = _stored_threshold(args.model)
+    if stored is None:
+        return None, None
+    threshold, name = stored
+    pos_label = _match_class(model.classes_, str(name), _THRESHOLD_FILE)
+    console.say(
+        f"Applying the decision threshold {threshold:.4f} on P({pos_label!s}) "
+        "stored with the model (--threshold overrides it)"
+    )
+    return threshold, pos_label
+
+
+def _evaluate(
+    model,
+    X,
+    y,
+    out,
+    console,
+    *,
+    extra=None,
+    gradcam=True,
+    positive=None,
+    threshold=None,
+    threshold_class=None,
+):
+    """Predict, print the report and write report.json and the plots.
+
+    With ``threshold``, ``threshold_class`` is predicted where its
+    probability is at least ``threshold`` (two classes), else the argmax.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -354,9 +464,14 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     proba = _predict_proba(model, X, progress=not console.quiet)
-    y_pred = model.classes_[np.argmax(proba, axis=1)]
+    y_pred = _apply_threshold(model, proba, threshold, threshold_class)
     predict_s = time.perf_counter() - start
     labels = list(model.classes_)
+    if threshold is not None:
+        console.say(
+            f"Predicting {threshold_class!s} where its probability is at least "
+            f"{threshold:.4f}"
+        )
     console.say(
         classification_report(y, y_pred, labels=labels, digits=4, zero_division=0)
     )
@@ -366,6 +481,32 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
     )
     for line in _summary_lines(summary):
         console.say(line)
+    threshold_report = None
+    if threshold is not None:
+        at_half = classification_summary(
+            y,
+            _apply_threshold(model, proba, 0.5, threshold_class),
+            labels=labels,
+            pos_label=summary["pos_label"],
+        )
+        threshold_report = {
+            "threshold": threshold,
+            "pos_label": threshold_class,
+            "at_0.5": {
+                k: at_half[k]
+                for k in ("sensitivity", "specificity", "balanced_accuracy")
+            },
+            "at_threshold": {
+                k: summary[k]
+                for k in ("sensitivity", "specificity", "balanced_accuracy")
+            },
+        }
+        console.say(
+            f"threshold 0.5 -> {threshold:.4f} on this split: sensitivity "
+            f"{at_half['sensitivity']:.4f} -> {summary['sensitivity']:.4f}, "
+            f"specificity {at_half['specificity']:.4f} -> "
+            f"{summary['specificity']:.4f}"
+        )
     if "pos_label" in summary and not np.any(np.asarray(y) == summary["pos_label"]):
         console.warn(
             f"no test image of the positive class {summary['pos_label']!r}: its "
@@ -394,6 +535,8 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
     }
     if extra and "timings" in extra:
         report["timings"] = {**extra["timings"], "predict_s": predict_s}
+    if threshold_report is not None:
+        report["threshold"] = {**report.get("threshold", {}), **threshold_report}
     with open(out / "report.json", "w") as fh:
         json.dump(report, fh, indent=2, default=_json_default)
     console.result(
@@ -623,18 +766,70 @@ def _cmd_train(args, console, *, data=None):
             f"--cv {args.cv}: the smallest class ({classes[counts.argmin()]!r}) "
             f"has {counts.min()} training images, fewer than the folds"
         )
+    threshold = getattr(args, "threshold", None)
+    X_fit, y_fit = X, y
+    if threshold is not None:
+        if len(classes) != 2:
+            raise CommandError(
+                "--threshold applies to two classes; the training data have "
+                f"{len(classes)}"
+            )
+        if threshold == "auto":  # chosen on training images held out of the fit
+            try:
+                X_fit, X_val, y_fit, y_val = train_test_split(
+                    X,
+                    y,
+                    test_size=_THRESHOLD_VALIDATION,
+                    stratify=y,
+                    random_state=args.random_state,
+                )
+            except ValueError as exc:
+                raise CommandError(
+                    f"--threshold auto needs a stratified validation split of "
+                    f"{_THRESHOLD_VALIDATION:.0%} of the {len(y)} training "
+                    f"images, which failed ({_one_line(exc)}); give more images "
+                    "or --threshold FLOAT"
+                ) from None
+            console.say(
+                f"Holding out {len(y_val)} training images to choose the "
+                f"decision threshold; training on {len(y_fit)}"
+            )
     start = time.perf_counter()
-    model = _fit_model(args, X, y, console)
+    model = _fit_model(args, X_fit, y_fit, console)
     fit_s = time.perf_counter() - start
     source = getattr(model, "weights_source_", None)
     console.say(f"Backbone {args.model}: weights {source}")
     save_model(model, out / _MODEL_FILE)  # before anything else can fail
+    threshold_info = None
+    threshold_class = None
+    if threshold is not None:
+        threshold_class = _threshold_class(model, args.positive_class)
+        threshold_info = {"pos_label": threshold_class}
+        if threshold == "auto":
+            threshold, score = _choose_threshold(
+                model, X_val, y_val, threshold_class
+            )
+            threshold_info.update(
+                chosen_on="validation split of the training images",
+                n_validation=int(len(y_val)),
+                validation_balanced_accuracy=score,
+            )
+            console.say(
+                f"Decision threshold {threshold:.4f} on P({threshold_class!s}), "
+                f"chosen on {len(y_val)} validation images (balanced accuracy "
+                f"{score:.4f} there)"
+            )
+        else:
+            threshold_info["chosen_on"] = "given (--threshold)"
+        threshold_info["threshold"] = threshold
+        with open(out / _THRESHOLD_FILE, "w") as fh:
+            json.dump(threshold_info, fh, indent=2, default=_json_default)
     cv_result = _cross_validate(model, args, X, y, console) if args.cv else None
     settings = {k: v for k, v in vars(args).items() if k not in ("func",)}
     extra = {
         "settings": settings,
         "weights_source": source,
-        "n_train": int(len(y)),
+        "n_train": int(len(y_fit)),
         "classes": list(model.classes_),
         "skipped_unreadable": {"train": dropped, "test": dropped_test},
         "timings": {"load_s": load_s, "fit_s": fit_s},
@@ -651,8 +846,18 @@ def _cmd_train(args, console, *, data=None):
     }
     if cv_result is not None:
         extra["cross_validation"] = cv_result
+    if threshold_info is not None:
+        extra["threshold"] = threshold_info
     _evaluate(
-        model, X_test, y_test, out, console, extra=extra, positive=args.positive_class
+        model,
+        X_test,
+        y_test,
+        out,
+        console,
+        extra=extra,
+        positive=args.positive_class,
+        threshold=threshold,
+        threshold_class=threshold_class,
     )
     console.say(f"Model saved to {out / _MODEL_FILE}")
     return 0
@@ -687,6 +892,7 @@ def _cmd_demo(args, console):
 def _cmd_evaluate(args, console):
     model = _load_classifier(args.model)
     _positive_class(model, args.positive_class)  # a bad name: before reading
+    threshold, threshold_class = _model_threshold(model, args, console)
     X, y, _ = _load_dataset(args.data_dir, "test")
     X, y, _ = _drop_unreadable(X, y, console, args.n_jobs)
     _evaluate(
@@ -698,6 +904,8 @@ def _cmd_evaluate(args, console):
         gradcam=False,
         extra={"model": str(args.model)},
         positive=args.positive_class,
+        threshold=threshold,
+        threshold_class=threshold_class,
     )
     return 0
 
@@ -794,6 +1002,7 @@ def _cmd_predict(args, console):
     import csv
 
     model = _load_classifier(args.model)
+    threshold, threshold_class = _model_threshold(model, args, console)
     paths, failures = _collect_images(args.images)
     for item, reason in failures:
         print(f"skmedimg: cannot read {item}: {reason}", file=sys.stderr)
@@ -813,11 +1022,12 @@ def _cmd_predict(args, console):
         failures += bad
         if images is not None:
             proba = model.predict_proba(images)
-            for path, p in zip(good, proba, strict=True):
+            labels = _apply_threshold(model, proba, threshold, threshold_class)
+            for path, p, label in zip(good, proba, labels, strict=True):
                 rows.append(
                     {
                         "image": path,
-                        "label": classes[int(p.argmax())],
+                        "label": str(label),
                         **{f"p_{c}": float(v) for c, v in zip(classes, p, strict=True)},
                     }
                 )
@@ -897,6 +1107,27 @@ def _add_positive(parser):
         "the class other than --negative-class with --loss false_negative, else "
         "the second in sorted order)",
     )
+
+
+def _add_threshold(parser):
+    parser.add_argument(
+        "--threshold",
+        type=_positive_probability,
+        default=None,
+        metavar="FLOAT",
+        help="two classes: predict the positive class where its probability is "
+        "at least this (default: the threshold saved with the model by "
+        "'train --threshold', else the most probable class)",
+    )
+
+
+def _positive_probability(value):
+    threshold = _threshold_arg(value)
+    if threshold == "auto":
+        raise argparse.ArgumentTypeError(
+            "auto is chosen by 'skmedimg train --threshold auto'; give a number"
+        )
+    return threshold
 
 
 def _add_common(parser):
@@ -1120,6 +1351,17 @@ def _build_parser():
     )
     train.add_argument("--out", default="skmedimg-model", help="output folder")
     _add_training(train, model_default="tf_efficientnet_lite0")
+    train.add_argument(
+        "--threshold",
+        type=_threshold_arg,
+        default=None,
+        metavar="auto|FLOAT",
+        help="two classes: predict the positive class where its probability is "
+        "at least this; auto: the threshold of the best balanced accuracy on "
+        f"{_THRESHOLD_VALIDATION:.0%} of the training images, held out of the "
+        "fit. Saved with the model for predict and evaluate (default: the most "
+        "probable class)",
+    )
     _add_positive(train)
     _add_common(train)
     train.set_defaults(func=_cmd_train)
@@ -1128,6 +1370,7 @@ def _build_parser():
     evaluate.add_argument("model", help="model file or the folder holding it")
     evaluate.add_argument("data_dir")
     evaluate.add_argument("--out", default="skmedimg-evaluation")
+    _add_threshold(evaluate)
     _add_positive(evaluate)
     _add_common(evaluate)
     evaluate.set_defaults(func=_cmd_evaluate)
@@ -1136,6 +1379,7 @@ def _build_parser():
     predict.add_argument("model")
     predict.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
     predict.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _add_threshold(predict)
     _add_common(predict)
     predict.set_defaults(func=_cmd_predict)
 

@@ -4,6 +4,10 @@ Grad-CAM panels, the explain figure and the training curves."""
 import json
 
 import numpy as np
+from sklearn.model_selection import TunedThresholdClassifierCV, train_test_split
+
+from skmedimg.datasets import load_image_folder
+from skmedimg.neural import load_model
 import pytest
 from PIL import Image
 
@@ -80,15 +84,115 @@ def test_the_console_shows_sensitivity_specificity_and_roc_auc(
     ]
 
 
-def test_the_console_shows_the_macro_roc_auc_of_three_classes(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def three_classes(tmp_path_factory):
+    root = tmp_path_factory.mktemp("three")
     X, y = make_phantoms(30, n_classes=3, image_size=32, random_state=1)
     for i, (img, label) in enumerate(zip(X, y, strict=True)):
-        sub = tmp_path / "data" / f"class{label}"
+        sub = root / f"class{label}"
         sub.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(sub / f"{i:03d}.png")
+    return root
+
+
+def test_the_console_shows_the_macro_roc_auc_of_three_classes(
+    three_classes, tmp_path, capsys
+):
     out = tmp_path / "model"
-    assert main(["train", str(tmp_path / "data"), "--out", str(out), *FROZEN]) == 0
+    assert main(["train", str(three_classes), "--out", str(out), *FROZEN]) == 0
     metrics = json.loads((out / "report.json").read_text())["metrics"]
     assert _metric_lines(capsys.readouterr().out) == [
         f"macro ROC-AUC (one-vs-rest) {metrics['roc_auc']:.4f}"
     ]
+
+
+@pytest.fixture(scope="module")
+def thresholded(folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("threshold-model")
+    argv = ["train", str(folder), "--out", str(out), *FROZEN, "--threshold", "auto"]
+    assert main(argv) == 0
+    return out
+
+
+def _folder_data(folder):
+    data = load_image_folder(folder)
+    return np.asarray(data.filenames), np.array(data.target_names)[data.target]
+
+
+def test_threshold_auto_is_chosen_on_a_validation_split_of_the_training_images(
+    thresholded, folder
+):
+    report = json.loads((thresholded / "report.json").read_text())
+    chosen = report["threshold"]
+    assert chosen["pos_label"] == "lesion"
+    assert 0.0 < chosen["threshold"] < 1.0
+    stored = json.loads((thresholded / "threshold.json").read_text())
+    assert stored["threshold"] == chosen["threshold"]
+    # The split the command line made: test first, then validation from the
+    # training images; the model never saw the validation images.
+    X, y = _folder_data(folder)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.2, stratify=y, random_state=0
+    )
+    X_fit, X_val, _, y_val = train_test_split(
+        X_train, y_train, test_size=0.2, stratify=y_train, random_state=0
+    )
+    assert chosen["n_validation"] == len(X_val)
+    assert report["n_train"] == len(X_fit)
+    assert not set(X_val) & set(X_test)
+    model = load_model(thresholded / "model.skmedimg")
+    tuned = TunedThresholdClassifierCV(
+        model, scoring="balanced_accuracy", cv="prefit", refit=False
+    ).fit(X_val, y_val)
+    assert chosen["threshold"] == pytest.approx(tuned.best_threshold_, abs=1e-4)
+    # The report's metrics are those of the threshold, with the 0.5 ones beside.
+    p = model.predict_proba(X_test)[:, 1]
+    cm = np.array(report["metrics"]["confusion_matrix"])
+    assert cm[1, 1] == np.sum((p >= chosen["threshold"]) & (y_test == "lesion"))
+    assert set(chosen["at_0.5"]) == {
+        "sensitivity",
+        "specificity",
+        "balanced_accuracy",
+    }
+
+
+def test_predict_and_evaluate_apply_the_stored_threshold(
+    thresholded, folder, tmp_path, capsys
+):
+    threshold = json.loads((thresholded / "threshold.json").read_text())["threshold"]
+    model = load_model(thresholded / "model.skmedimg")
+    X, y = _folder_data(folder)
+    p = model.predict_proba(X)[:, 1]
+    expected = np.where(p >= threshold, "lesion", "healthy")
+    capsys.readouterr()
+    argv = ["predict", str(thresholded), str(folder), "--format", "json", "--quiet"]
+    assert main(argv) == 0
+    rows = {r["image"]: r["label"] for r in json.loads(capsys.readouterr().out)}
+    assert [rows[x] for x in X] == expected.tolist()
+    # --threshold overrides the stored one
+    assert main([*argv, "--threshold", "0.999"]) == 0
+    rows = {r["image"]: r["label"] for r in json.loads(capsys.readouterr().out)}
+    assert [rows[x] for x in X] == np.where(p >= 0.999, "lesion", "healthy").tolist()
+    argv = ["evaluate", str(thresholded), str(folder), "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "stored with the model" in out and "threshold 0.5 -> " in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["threshold"]["threshold"] == threshold
+    cm = np.array(report["metrics"]["confusion_matrix"])
+    assert cm[1, 1] == np.sum((expected == "lesion") & (y == "lesion"))
+    assert cm[0, 0] == np.sum((expected == "healthy") & (y == "healthy"))
+
+
+def test_threshold_needs_two_classes_and_auto_only_in_train(
+    three_classes, trained, folder, tmp_path, capsys
+):
+    argv = ["train", str(three_classes), "--out", str(tmp_path), *FROZEN]
+    assert main([*argv, "--threshold", "0.3"]) == 1
+    assert "--threshold applies to two classes" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(trained), str(folder), "--threshold", "auto"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["train", str(folder), "--threshold", "1.5"])
+    assert "between 0 and 1" in capsys.readouterr().err
