@@ -442,6 +442,7 @@ def _evaluate(
     positive=None,
     threshold=None,
     threshold_class=None,
+    random_state=0,
 ):
     """Predict, print the report and write report.json and the plots.
 
@@ -524,7 +525,9 @@ def _evaluate(
         _figure(fig).savefig(out / "training_curves.png", dpi=120, bbox_inches="tight")
         plt.close("all")
         files.append("training_curves.png")
-    if gradcam and _write_gradcam(model, X, y, y_pred, out / "gradcam.png", console):
+    if gradcam and _write_gradcam(
+        model, X, y, y_pred, out / "gradcam.png", console, random_state=random_state
+    ):
         files.append("gradcam.png")
     report = {
         "metrics": summary,
@@ -602,8 +605,31 @@ def _json_default(value):
     return str(value)
 
 
-def _write_gradcam(model, X, y, y_pred, path, console, n_each=4):
-    """Grad-CAM overlays of some correct and some misclassified test images."""
+def _gradcam_panels(y, y_pred, classes, random_state):
+    """Indices of the Grad-CAM panels: for each class a correct image and,
+    if there is one, a misclassified one, drawn at random (seeded).
+
+    Returns ``(index, n_right, n_wrong)``, the panels of a class together.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(random_state)
+    y, y_pred = np.asarray(y), np.asarray(y_pred)
+    index, n_right, n_wrong = [], 0, 0
+    for c in classes:
+        right = np.flatnonzero((y == c) & (y_pred == c))
+        wrong = np.flatnonzero((y == c) & (y_pred != c))
+        if right.size:
+            index.append(int(rng.choice(right)))
+            n_right += 1
+        if wrong.size:
+            index.append(int(rng.choice(wrong)))
+            n_wrong += 1
+    return np.array(index, dtype=int), n_right, n_wrong
+
+
+def _write_gradcam(model, X, y, y_pred, path, console, random_state=0):
+    """Grad-CAM overlays of a correct and a misclassified test image per class."""
     import numpy as np
 
     try:
@@ -611,9 +637,9 @@ def _write_gradcam(model, X, y, y_pred, path, console, n_each=4):
     except ImportError:  # inspection not available in this installation
         return False
     y, y_pred = np.asarray(y), np.asarray(y_pred)
-    right = np.flatnonzero(y == y_pred)[:n_each]
-    wrong = np.flatnonzero(y != y_pred)[:n_each]
-    index = np.concatenate([right, wrong]).astype(int)
+    index, n_right, n_wrong = _gradcam_panels(
+        y, y_pred, model.classes_, random_state
+    )
     if index.size == 0:
         return False
     from .utils import read_images
@@ -622,10 +648,21 @@ def _write_gradcam(model, X, y, y_pred, path, console, n_each=4):
     images = read_images(subset, size=model.image_size_, color="rgb")
     maps = gradcam(model, images)
     proba = model.predict_proba(images)
+    # the probability of the class shown as predicted (a threshold may have
+    # chosen it over the most probable one)
+    columns = [list(model.classes_).index(c) for c in y_pred[index]]
     plot_gradcam(
-        images, maps, y_true=y[index], y_pred=y_pred[index], y_proba=proba, path=path
+        images,
+        maps,
+        y_true=y[index],
+        y_pred=y_pred[index],
+        y_proba=proba[np.arange(len(index)), columns],
+        path=path,
     )
-    console.say(f"Grad-CAM: {len(right)} correct and {len(wrong)} misclassified images")
+    console.say(
+        f"Grad-CAM: {n_right} correct and {n_wrong} misclassified images, "
+        "one of each per class"
+    )
     return True
 
 
@@ -858,6 +895,7 @@ def _cmd_train(args, console, *, data=None):
         positive=args.positive_class,
         threshold=threshold,
         threshold_class=threshold_class,
+        random_state=args.random_state,
     )
     console.say(f"Model saved to {out / _MODEL_FILE}")
     return 0

@@ -49,9 +49,19 @@ def trained(folder, tmp_path_factory):
 
 def test_train_shows_the_feature_pass_and_the_prediction(folder, tmp_path, capsys):
     assert main(["train", str(folder), "--out", str(tmp_path), *FROZEN]) == 0
-    err = capsys.readouterr().err
-    assert "Backbone features" in err
-    assert "Predicting" in err
+    captured = capsys.readouterr()
+    assert "Backbone features" in captured.err
+    assert "Predicting" in captured.err
+    # gradcam.png: a correct and a wrong image of each class, where there is one
+    cm = np.array(json.loads((tmp_path / "report.json").read_text())["metrics"][
+        "confusion_matrix"
+    ])
+    n_right = int(np.sum(np.diag(cm) > 0))
+    n_wrong = int(np.sum(cm.sum(axis=1) - np.diag(cm) > 0))
+    assert (
+        f"Grad-CAM: {n_right} correct and {n_wrong} misclassified images"
+        in captured.out
+    )
 
 
 def test_evaluate_shows_the_prediction_unless_quiet(trained, folder, tmp_path, capsys):
@@ -196,3 +206,26 @@ def test_threshold_needs_two_classes_and_auto_only_in_train(
     with pytest.raises(SystemExit):
         main(["train", str(folder), "--threshold", "1.5"])
     assert "between 0 and 1" in capsys.readouterr().err
+
+
+def test_gradcam_panels_cover_every_class_seeded():
+    from skmedimg.cli import _gradcam_panels
+
+    # in file order, the first correct and wrong images are all of class "a"
+    y = np.array(["a"] * 10 + ["b"] * 10 + ["c"] * 10)
+    y_pred = y.copy()
+    y_pred[:6] = "b"  # a: 6 wrong, 4 right
+    y_pred[[12, 13]] = "c"  # b: 2 wrong
+    index, n_right, n_wrong = _gradcam_panels(y, y_pred, ["a", "b", "c"], 0)
+    assert (n_right, n_wrong) == (3, 2)  # no wrong image of "c" exists
+    assert [(y[i], y[i] == y_pred[i]) for i in index] == [
+        ("a", True),
+        ("a", False),
+        ("b", True),
+        ("b", False),
+        ("c", True),
+    ]
+    again, _, _ = _gradcam_panels(y, y_pred, ["a", "b", "c"], 0)
+    np.testing.assert_array_equal(index, again)
+    draws = {tuple(_gradcam_panels(y, y_pred, ["a", "b", "c"], s)[0]) for s in range(8)}
+    assert len(draws) > 1  # drawn at random, not the first in file order
