@@ -1104,29 +1104,58 @@ def _cmd_predict(args, console):
     return 1 if failures else 0
 
 
+def _explain_figure(model, images, maps, target, pred, proba):
+    """The figure of ``explain``: the map, its colour bar and every probability.
+
+    Large enough (640x560 px at 100 dpi) that the title, which names the class
+    explained and gives the probability of every class, is not clipped.
+    """
+    import textwrap
+
+    from .inspection import plot_gradcam
+
+    k = list(model.classes_).index(pred)
+    fig = plot_gradcam(images, maps, y_pred=[pred], y_proba=[proba[k]])
+    fig.set_size_inches(6.4, 5.6)
+    probabilities = ", ".join(
+        f"{c!s} {p:.2f}" for c, p in zip(model.classes_, proba, strict=True)
+    )
+    fig.suptitle(
+        f"Grad-CAM of class {target!s}\n"
+        + textwrap.fill(f"probabilities: {probabilities}", 60),
+        fontsize=11,
+    )
+    return fig
+
+
 def _cmd_explain(args, console):
     import matplotlib
 
     matplotlib.use("Agg")
-    from .inspection import gradcam, plot_gradcam
+    from .inspection import gradcam
 
     model = _load_classifier(args.model)
+    threshold, threshold_class = _model_threshold(model, args, console)
     images, _, failures = _read_for_model(model, [args.image], None, False)
     if failures:
         raise CommandError(f"cannot read {failures[0][0]}: {failures[0][1]}")
-    pred = model.predict(images)
+    proba = model.predict_proba(images)
+    pred = _apply_threshold(model, proba, threshold, threshold_class)[0]
     # the class as the command line spells it (classes may be numbers)
     target = (
-        pred[0]
+        pred
         if args.target is None
         else _match_class(model.classes_, args.target, "--target")
     )
     maps = gradcam(model, images, target=target)
-    fig = plot_gradcam(images, maps, y_pred=pred, y_proba=model.predict_proba(images))
-    fig.suptitle(f"Grad-CAM of class {target!s}")
+    fig = _explain_figure(model, images, maps, target, pred, proba[0])
     fig.savefig(args.out, dpi=100)
     console.say(
-        f"predicted {pred[0]!s}; Grad-CAM of class {target!s} written to {args.out}"
+        f"predicted {pred!s} ("
+        + ", ".join(
+            f"{c!s} {p:.4f}" for c, p in zip(model.classes_, proba[0], strict=True)
+        )
+        + f"); Grad-CAM of class {target!s} written to {args.out}"
     )
     return 0
 

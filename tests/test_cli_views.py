@@ -229,3 +229,35 @@ def test_gradcam_panels_cover_every_class_seeded():
     np.testing.assert_array_equal(index, again)
     draws = {tuple(_gradcam_panels(y, y_pred, ["a", "b", "c"], s)[0]) for s in range(8)}
     assert len(draws) > 1  # drawn at random, not the first in file order
+
+
+def test_explain_writes_a_large_figure_with_probabilities_and_colour_bar(
+    trained, folder, tmp_path, capsys
+):
+    from skmedimg.cli import _explain_figure
+    from skmedimg.inspection import gradcam
+
+    image = sorted((folder / "lesion").glob("*.png"))[0]
+    out = tmp_path / "heatmap.png"
+    assert main(["explain", str(trained), str(image), "--out", str(out)]) == 0
+    model = load_model(trained / "model.skmedimg")
+    proba = model.predict_proba([str(image)])[0]
+    said = capsys.readouterr().out
+    assert f"healthy {proba[0]:.4f}, lesion {proba[1]:.4f}" in said
+    with Image.open(out) as img:
+        assert img.size[0] >= 600 and img.size[1] >= 500
+
+    images = np.asarray(Image.open(image).convert("RGB").resize((32, 32)))[None]
+    maps = gradcam(model, images, target="lesion")
+    fig = _explain_figure(model, images, maps, "lesion", "healthy", proba)
+    assert len(fig.axes) == 2  # the map and its colour bar
+    title = fig.get_suptitle()
+    assert "Grad-CAM of class lesion" in title
+    assert f"healthy {proba[0]:.2f}, lesion {proba[1]:.2f}" in title
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = fig._suptitle.get_window_extent(renderer)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
