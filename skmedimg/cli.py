@@ -521,7 +521,15 @@ def _evaluate(
     files = ["report.json", "confusion_matrix.png"]
     history = getattr(model, "history_", None)
     if history:
-        fig = plot_training_curves(history)
+        # the curves of the training images only, without a validation split
+        # (one is held out only for early stopping)
+        fig = plot_training_curves(
+            history,
+            title=None
+            if "valid_loss" in history
+            else "Training images only: no validation split without "
+            "--early-stopping",
+        )
         _figure(fig).savefig(out / "training_curves.png", dpi=120, bbox_inches="tight")
         plt.close("all")
         files.append("training_curves.png")

@@ -261,3 +261,24 @@ def test_explain_writes_a_large_figure_with_probabilities_and_colour_bar(
     renderer = canvas.get_renderer()
     box = fig._suptitle.get_window_extent(renderer)
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+
+
+def test_training_curves_say_when_there_is_no_validation_split(
+    trained, folder, tmp_path, monkeypatch
+):
+    import skmedimg.metrics
+
+    titles = []
+    plot = skmedimg.metrics.plot_training_curves
+
+    def spy(history, **kwargs):
+        titles.append((sorted(history), kwargs.get("title")))
+        return plot(history, **kwargs)
+
+    monkeypatch.setattr(skmedimg.metrics, "plot_training_curves", spy)
+    argv = ["evaluate", str(trained), str(folder), "--out", str(tmp_path), "--quiet"]
+    assert main(argv) == 0
+    ((keys, title),) = titles
+    assert "valid_loss" not in keys
+    assert title == "Training images only: no validation split without --early-stopping"
+    assert (tmp_path / "training_curves.png").exists()
