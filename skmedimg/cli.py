@@ -1433,7 +1433,7 @@ def _build_parser():
         metavar="auto|FLOAT",
         help="two classes: predict the positive class where its probability is "
         "at least this; auto: the threshold of the best balanced accuracy on "
-        f"{_THRESHOLD_VALIDATION:.0%} of the training images, held out of the "
+        f"{_THRESHOLD_VALIDATION:.0%}% of the training images, held out of the "
         "fit. Saved with the model for predict and evaluate (default: the most "
         "probable class)",
     )

@@ -282,3 +282,11 @@ def test_training_curves_say_when_there_is_no_validation_split(
     assert "valid_loss" not in keys
     assert title == "Training images only: no validation split without --early-stopping"
     assert (tmp_path / "training_curves.png").exists()
+
+
+def test_train_help_describes_the_threshold(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--threshold auto|FLOAT" in help_text
+    assert "on 20% of the training images, held out of the fit" in help_text
