@@ -336,8 +336,119 @@ def _positive_class(model, text):
     return None
 
 
-def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=None):
-    """Predict, print the report and write report.json and the plots."""
+#: The decision threshold ``train --threshold`` stores beside the model file.
+_THRESHOLD_FILE = "threshold.json"
+
+#: Share of the training images held out to choose ``--threshold auto``.
+_THRESHOLD_VALIDATION = 0.2
+
+
+def _threshold_arg(value):
+    """``auto`` or a probability strictly between 0 and 1."""
+    if value == "auto":
+        return value
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: auto or a probability such as 0.3"
+        ) from None
+    if not 0.0 < threshold < 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be between 0 and 1")
+    return threshold
+
+
+def _threshold_class(model, positive=None):
+    """The class whose probability a decision threshold is compared with."""
+    if len(model.classes_) != 2:
+        raise CommandError(
+            "--threshold applies to models of two classes; this one has "
+            f"{len(model.classes_)}"
+        )
+    chosen = _positive_class(model, positive)
+    return model.classes_[1] if chosen is None else chosen
+
+
+def _apply_threshold(model, proba, threshold, pos_label):
+    """Labels: ``pos_label`` where its probability is at least ``threshold``."""
+    import numpy as np
+
+    if threshold is None:
+        return model.classes_[np.argmax(proba, axis=1)]
+    k = list(model.classes_).index(pos_label)
+    negative = model.classes_[1 - k]
+    return np.where(proba[:, k] >= threshold, pos_label, negative).astype(
+        model.classes_.dtype
+    )
+
+
+def _choose_threshold(model, X_val, y_val, pos_label):
+    """The threshold on P(``pos_label``) that maximises the balanced accuracy.
+
+    Chosen on ``(X_val, y_val)``, images the model was not trained on, with
+    scikit-learn's :class:`~sklearn.model_selection.TunedThresholdClassifierCV`
+    on the fitted model (``cv="prefit"``, ``refit=False``).
+    """
+    from sklearn.model_selection import TunedThresholdClassifierCV
+
+    tuned = TunedThresholdClassifierCV(
+        model, scoring="balanced_accuracy", cv="prefit", refit=False
+    ).fit(X_val, y_val)
+    # scikit-learn thresholds the probability of the second class
+    threshold = float(tuned.best_threshold_)
+    if pos_label != model.classes_[1]:
+        threshold = 1.0 - threshold
+    return threshold, float(tuned.best_score_)
+
+
+def _stored_threshold(path):
+    """The threshold saved beside a model by ``train --threshold``, or None."""
+    file = _model_path(path).parent / _THRESHOLD_FILE
+    if not file.is_file():
+        return None
+    try:
+        stored = json.loads(file.read_text())
+        return float(stored["threshold"]), stored["pos_label"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CommandError(f"{file}: not a threshold file ({exc})") from None
+
+
+def _model_threshold(model, args, console):
+    """``--threshold`` if given, else the one stored with the model: (t, class)."""
+    given = getattr(args, "threshold", None)
+    if given is not None:
+        return given, _threshold_class(model, getattr(args, "positive_class", None))
+    stored = _stored_threshold(args.model)
+    if stored is None:
+        return None, None
+    threshold, name = stored
+    pos_label = _match_class(model.classes_, str(name), _THRESHOLD_FILE)
+    console.say(
+        f"Applying the decision threshold {threshold:.4f} on P({pos_label!s}) "
+        "stored with the model (--threshold overrides it)"
+    )
+    return threshold, pos_label
+
+
+def _evaluate(
+    model,
+    X,
+    y,
+    out,
+    console,
+    *,
+    extra=None,
+    gradcam=True,
+    positive=None,
+    threshold=None,
+    threshold_class=None,
+    random_state=0,
+):
+    """Predict, print the report and write report.json and the plots.
+
+    With ``threshold``, ``threshold_class`` is predicted where its
+    probability is at least ``threshold`` (two classes), else the argmax.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -353,10 +464,15 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
 
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    proba = model.predict_proba(X)
-    y_pred = model.classes_[np.argmax(proba, axis=1)]
+    proba = _predict_proba(model, X, progress=not console.quiet)
+    y_pred = _apply_threshold(model, proba, threshold, threshold_class)
     predict_s = time.perf_counter() - start
     labels = list(model.classes_)
+    if threshold is not None:
+        console.say(
+            f"Predicting {threshold_class!s} where its probability is at least "
+            f"{threshold:.4f}"
+        )
     console.say(
         classification_report(y, y_pred, labels=labels, digits=4, zero_division=0)
     )
@@ -364,6 +480,34 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
     summary = classification_summary(
         y, y_pred, y_proba=proba, labels=labels, pos_label=pos_label
     )
+    for line in _summary_lines(summary):
+        console.say(line)
+    threshold_report = None
+    if threshold is not None:
+        at_half = classification_summary(
+            y,
+            _apply_threshold(model, proba, 0.5, threshold_class),
+            labels=labels,
+            pos_label=summary["pos_label"],
+        )
+        threshold_report = {
+            "threshold": threshold,
+            "pos_label": threshold_class,
+            "at_0.5": {
+                k: at_half[k]
+                for k in ("sensitivity", "specificity", "balanced_accuracy")
+            },
+            "at_threshold": {
+                k: summary[k]
+                for k in ("sensitivity", "specificity", "balanced_accuracy")
+            },
+        }
+        console.say(
+            f"threshold 0.5 -> {threshold:.4f} on this split: sensitivity "
+            f"{at_half['sensitivity']:.4f} -> {summary['sensitivity']:.4f}, "
+            f"specificity {at_half['specificity']:.4f} -> "
+            f"{summary['specificity']:.4f}"
+        )
     if "pos_label" in summary and not np.any(np.asarray(y) == summary["pos_label"]):
         console.warn(
             f"no test image of the positive class {summary['pos_label']!r}: its "
@@ -377,11 +521,21 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
     files = ["report.json", "confusion_matrix.png"]
     history = getattr(model, "history_", None)
     if history:
-        fig = plot_training_curves(history)
+        # the curves of the training images only, without a validation split
+        # (one is held out only for early stopping)
+        fig = plot_training_curves(
+            history,
+            title=None
+            if "valid_loss" in history
+            else "Training images only: no validation split without "
+            "--early-stopping",
+        )
         _figure(fig).savefig(out / "training_curves.png", dpi=120, bbox_inches="tight")
         plt.close("all")
         files.append("training_curves.png")
-    if gradcam and _write_gradcam(model, X, y, y_pred, out / "gradcam.png", console):
+    if gradcam and _write_gradcam(
+        model, X, y, y_pred, out / "gradcam.png", console, random_state=random_state
+    ):
         files.append("gradcam.png")
     report = {
         "metrics": summary,
@@ -392,6 +546,8 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
     }
     if extra and "timings" in extra:
         report["timings"] = {**extra["timings"], "predict_s": predict_s}
+    if threshold_report is not None:
+        report["threshold"] = {**report.get("threshold", {}), **threshold_report}
     with open(out / "report.json", "w") as fh:
         json.dump(report, fh, indent=2, default=_json_default)
     console.result(
@@ -399,6 +555,46 @@ def _evaluate(model, X, y, out, console, *, extra=None, gradcam=True, positive=N
         + ", ".join(str(out / f) for f in files)
     )
     return summary
+
+
+def _summary_lines(summary):
+    """The report.json metrics that the classification report does not show.
+
+    Two classes: the sensitivity and specificity of the positive class and
+    its ROC-AUC; more: the macro one-vs-rest ROC-AUC (with probabilities).
+    """
+    lines = []
+    if "pos_label" in summary:
+        lines.append(
+            f"positive class {summary['pos_label']!s}: sensitivity "
+            f"{summary['sensitivity']:.4f}, specificity {summary['specificity']:.4f}"
+        )
+    auc = summary.get("roc_auc")
+    if auc is not None:
+        kind = "ROC-AUC" if "pos_label" in summary else "macro ROC-AUC (one-vs-rest)"
+        lines.append(f"{kind} {auc:.4f}")
+    return lines
+
+
+#: Images predicted at a time by ``train`` and ``evaluate`` (one bar step each).
+_EVALUATE_CHUNK = 256
+
+
+def _predict_proba(model, X, *, progress):
+    """``model.predict_proba(X)``, a chunk at a time behind a bar on stderr."""
+    import numpy as np
+
+    if not progress or len(X) == 0:
+        return model.predict_proba(X)
+    from tqdm.auto import tqdm
+
+    parts = []
+    with tqdm(total=len(X), desc="Predicting", unit="img", file=sys.stderr) as bar:
+        for start in range(0, len(X), _EVALUATE_CHUNK):
+            chunk = X[start : start + _EVALUATE_CHUNK]
+            parts.append(model.predict_proba(chunk))
+            bar.update(len(chunk))
+    return np.concatenate(parts)
 
 
 def _figure(obj):
@@ -417,8 +613,31 @@ def _json_default(value):
     return str(value)
 
 
-def _write_gradcam(model, X, y, y_pred, path, console, n_each=4):
-    """Grad-CAM overlays of some correct and some misclassified test images."""
+def _gradcam_panels(y, y_pred, classes, random_state):
+    """Indices of the Grad-CAM panels: for each class a correct image and,
+    if there is one, a misclassified one, drawn at random (seeded).
+
+    Returns ``(index, n_right, n_wrong)``, the panels of a class together.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(random_state)
+    y, y_pred = np.asarray(y), np.asarray(y_pred)
+    index, n_right, n_wrong = [], 0, 0
+    for c in classes:
+        right = np.flatnonzero((y == c) & (y_pred == c))
+        wrong = np.flatnonzero((y == c) & (y_pred != c))
+        if right.size:
+            index.append(int(rng.choice(right)))
+            n_right += 1
+        if wrong.size:
+            index.append(int(rng.choice(wrong)))
+            n_wrong += 1
+    return np.array(index, dtype=int), n_right, n_wrong
+
+
+def _write_gradcam(model, X, y, y_pred, path, console, random_state=0):
+    """Grad-CAM overlays of a correct and a misclassified test image per class."""
     import numpy as np
 
     try:
@@ -426,9 +645,9 @@ def _write_gradcam(model, X, y, y_pred, path, console, n_each=4):
     except ImportError:  # inspection not available in this installation
         return False
     y, y_pred = np.asarray(y), np.asarray(y_pred)
-    right = np.flatnonzero(y == y_pred)[:n_each]
-    wrong = np.flatnonzero(y != y_pred)[:n_each]
-    index = np.concatenate([right, wrong]).astype(int)
+    index, n_right, n_wrong = _gradcam_panels(
+        y, y_pred, model.classes_, random_state
+    )
     if index.size == 0:
         return False
     from .utils import read_images
@@ -437,10 +656,21 @@ def _write_gradcam(model, X, y, y_pred, path, console, n_each=4):
     images = read_images(subset, size=model.image_size_, color="rgb")
     maps = gradcam(model, images)
     proba = model.predict_proba(images)
+    # the probability of the class shown as predicted (a threshold may have
+    # chosen it over the most probable one)
+    columns = [list(model.classes_).index(c) for c in y_pred[index]]
     plot_gradcam(
-        images, maps, y_true=y[index], y_pred=y_pred[index], y_proba=proba, path=path
+        images,
+        maps,
+        y_true=y[index],
+        y_pred=y_pred[index],
+        y_proba=proba[np.arange(len(index)), columns],
+        path=path,
     )
-    console.say(f"Grad-CAM: {len(right)} correct and {len(wrong)} misclassified images")
+    console.say(
+        f"Grad-CAM: {n_right} correct and {n_wrong} misclassified images, "
+        "one of each per class"
+    )
     return True
 
 
@@ -581,18 +811,70 @@ def _cmd_train(args, console, *, data=None):
             f"--cv {args.cv}: the smallest class ({classes[counts.argmin()]!r}) "
             f"has {counts.min()} training images, fewer than the folds"
         )
+    threshold = getattr(args, "threshold", None)
+    X_fit, y_fit = X, y
+    if threshold is not None:
+        if len(classes) != 2:
+            raise CommandError(
+                "--threshold applies to two classes; the training data have "
+                f"{len(classes)}"
+            )
+        if threshold == "auto":  # chosen on training images held out of the fit
+            try:
+                X_fit, X_val, y_fit, y_val = train_test_split(
+                    X,
+                    y,
+                    test_size=_THRESHOLD_VALIDATION,
+                    stratify=y,
+                    random_state=args.random_state,
+                )
+            except ValueError as exc:
+                raise CommandError(
+                    f"--threshold auto needs a stratified validation split of "
+                    f"{_THRESHOLD_VALIDATION:.0%} of the {len(y)} training "
+                    f"images, which failed ({_one_line(exc)}); give more images "
+                    "or --threshold FLOAT"
+                ) from None
+            console.say(
+                f"Holding out {len(y_val)} training images to choose the "
+                f"decision threshold; training on {len(y_fit)}"
+            )
     start = time.perf_counter()
-    model = _fit_model(args, X, y, console)
+    model = _fit_model(args, X_fit, y_fit, console)
     fit_s = time.perf_counter() - start
     source = getattr(model, "weights_source_", None)
     console.say(f"Backbone {args.model}: weights {source}")
     save_model(model, out / _MODEL_FILE)  # before anything else can fail
+    threshold_info = None
+    threshold_class = None
+    if threshold is not None:
+        threshold_class = _threshold_class(model, args.positive_class)
+        threshold_info = {"pos_label": threshold_class}
+        if threshold == "auto":
+            threshold, score = _choose_threshold(
+                model, X_val, y_val, threshold_class
+            )
+            threshold_info.update(
+                chosen_on="validation split of the training images",
+                n_validation=int(len(y_val)),
+                validation_balanced_accuracy=score,
+            )
+            console.say(
+                f"Decision threshold {threshold:.4f} on P({threshold_class!s}), "
+                f"chosen on {len(y_val)} validation images (balanced accuracy "
+                f"{score:.4f} there)"
+            )
+        else:
+            threshold_info["chosen_on"] = "given (--threshold)"
+        threshold_info["threshold"] = threshold
+        with open(out / _THRESHOLD_FILE, "w") as fh:
+            json.dump(threshold_info, fh, indent=2, default=_json_default)
     cv_result = _cross_validate(model, args, X, y, console) if args.cv else None
     settings = {k: v for k, v in vars(args).items() if k not in ("func",)}
     extra = {
         "settings": settings,
         "weights_source": source,
-        "n_train": int(len(y)),
+        "n_train": int(len(y_fit)),
         "classes": list(model.classes_),
         "skipped_unreadable": {"train": dropped, "test": dropped_test},
         "timings": {"load_s": load_s, "fit_s": fit_s},
@@ -609,8 +891,19 @@ def _cmd_train(args, console, *, data=None):
     }
     if cv_result is not None:
         extra["cross_validation"] = cv_result
+    if threshold_info is not None:
+        extra["threshold"] = threshold_info
     _evaluate(
-        model, X_test, y_test, out, console, extra=extra, positive=args.positive_class
+        model,
+        X_test,
+        y_test,
+        out,
+        console,
+        extra=extra,
+        positive=args.positive_class,
+        threshold=threshold,
+        threshold_class=threshold_class,
+        random_state=args.random_state,
     )
     console.say(f"Model saved to {out / _MODEL_FILE}")
     return 0
@@ -645,6 +938,7 @@ def _cmd_demo(args, console):
 def _cmd_evaluate(args, console):
     model = _load_classifier(args.model)
     _positive_class(model, args.positive_class)  # a bad name: before reading
+    threshold, threshold_class = _model_threshold(model, args, console)
     X, y, _ = _load_dataset(args.data_dir, "test")
     X, y, _ = _drop_unreadable(X, y, console, args.n_jobs)
     _evaluate(
@@ -656,6 +950,8 @@ def _cmd_evaluate(args, console):
         gradcam=False,
         extra={"model": str(args.model)},
         positive=args.positive_class,
+        threshold=threshold,
+        threshold_class=threshold_class,
     )
     return 0
 
@@ -752,6 +1048,7 @@ def _cmd_predict(args, console):
     import csv
 
     model = _load_classifier(args.model)
+    threshold, threshold_class = _model_threshold(model, args, console)
     paths, failures = _collect_images(args.images)
     for item, reason in failures:
         print(f"skmedimg: cannot read {item}: {reason}", file=sys.stderr)
@@ -771,11 +1068,12 @@ def _cmd_predict(args, console):
         failures += bad
         if images is not None:
             proba = model.predict_proba(images)
-            for path, p in zip(good, proba, strict=True):
+            labels = _apply_threshold(model, proba, threshold, threshold_class)
+            for path, p, label in zip(good, proba, labels, strict=True):
                 rows.append(
                     {
                         "image": path,
-                        "label": classes[int(p.argmax())],
+                        "label": str(label),
                         **{f"p_{c}": float(v) for c, v in zip(classes, p, strict=True)},
                     }
                 )
@@ -814,29 +1112,58 @@ def _cmd_predict(args, console):
     return 1 if failures else 0
 
 
+def _explain_figure(model, images, maps, target, pred, proba):
+    """The figure of ``explain``: the map, its colour bar and every probability.
+
+    Large enough (640x560 px at 100 dpi) that the title, which names the class
+    explained and gives the probability of every class, is not clipped.
+    """
+    import textwrap
+
+    from .inspection import plot_gradcam
+
+    k = list(model.classes_).index(pred)
+    fig = plot_gradcam(images, maps, y_pred=[pred], y_proba=[proba[k]])
+    fig.set_size_inches(6.4, 5.6)
+    probabilities = ", ".join(
+        f"{c!s} {p:.2f}" for c, p in zip(model.classes_, proba, strict=True)
+    )
+    fig.suptitle(
+        f"Grad-CAM of class {target!s}\n"
+        + textwrap.fill(f"probabilities: {probabilities}", 60),
+        fontsize=11,
+    )
+    return fig
+
+
 def _cmd_explain(args, console):
     import matplotlib
 
     matplotlib.use("Agg")
-    from .inspection import gradcam, plot_gradcam
+    from .inspection import gradcam
 
     model = _load_classifier(args.model)
+    threshold, threshold_class = _model_threshold(model, args, console)
     images, _, failures = _read_for_model(model, [args.image], None, False)
     if failures:
         raise CommandError(f"cannot read {failures[0][0]}: {failures[0][1]}")
-    pred = model.predict(images)
+    proba = model.predict_proba(images)
+    pred = _apply_threshold(model, proba, threshold, threshold_class)[0]
     # the class as the command line spells it (classes may be numbers)
     target = (
-        pred[0]
+        pred
         if args.target is None
         else _match_class(model.classes_, args.target, "--target")
     )
     maps = gradcam(model, images, target=target)
-    fig = plot_gradcam(images, maps, y_pred=pred, y_proba=model.predict_proba(images))
-    fig.suptitle(f"Grad-CAM of class {target!s}")
+    fig = _explain_figure(model, images, maps, target, pred, proba[0])
     fig.savefig(args.out, dpi=100)
     console.say(
-        f"predicted {pred[0]!s}; Grad-CAM of class {target!s} written to {args.out}"
+        f"predicted {pred!s} ("
+        + ", ".join(
+            f"{c!s} {p:.4f}" for c, p in zip(model.classes_, proba[0], strict=True)
+        )
+        + f"); Grad-CAM of class {target!s} written to {args.out}"
     )
     return 0
 
@@ -855,6 +1182,27 @@ def _add_positive(parser):
         "the class other than --negative-class with --loss false_negative, else "
         "the second in sorted order)",
     )
+
+
+def _add_threshold(parser):
+    parser.add_argument(
+        "--threshold",
+        type=_positive_probability,
+        default=None,
+        metavar="FLOAT",
+        help="two classes: predict the positive class where its probability is "
+        "at least this (default: the threshold saved with the model by "
+        "'train --threshold', else the most probable class)",
+    )
+
+
+def _positive_probability(value):
+    threshold = _threshold_arg(value)
+    if threshold == "auto":
+        raise argparse.ArgumentTypeError(
+            "auto is chosen by 'skmedimg train --threshold auto'; give a number"
+        )
+    return threshold
 
 
 def _add_common(parser):
@@ -1078,6 +1426,17 @@ def _build_parser():
     )
     train.add_argument("--out", default="skmedimg-model", help="output folder")
     _add_training(train, model_default="tf_efficientnet_lite0")
+    train.add_argument(
+        "--threshold",
+        type=_threshold_arg,
+        default=None,
+        metavar="auto|FLOAT",
+        help="two classes: predict the positive class where its probability is "
+        "at least this; auto: the threshold of the best balanced accuracy on "
+        f"{_THRESHOLD_VALIDATION:.0%}% of the training images, held out of the "
+        "fit. Saved with the model for predict and evaluate (default: the most "
+        "probable class)",
+    )
     _add_positive(train)
     _add_common(train)
     train.set_defaults(func=_cmd_train)
@@ -1086,6 +1445,7 @@ def _build_parser():
     evaluate.add_argument("model", help="model file or the folder holding it")
     evaluate.add_argument("data_dir")
     evaluate.add_argument("--out", default="skmedimg-evaluation")
+    _add_threshold(evaluate)
     _add_positive(evaluate)
     _add_common(evaluate)
     evaluate.set_defaults(func=_cmd_evaluate)
@@ -1094,6 +1454,7 @@ def _build_parser():
     predict.add_argument("model")
     predict.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
     predict.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _add_threshold(predict)
     _add_common(predict)
     predict.set_defaults(func=_cmd_predict)
 

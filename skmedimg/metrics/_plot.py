@@ -190,6 +190,9 @@ def plot_training_curves(history, *, axes=None, title=None):
     and ``"val_loss"``), accuracies (keys ending in ``"acc"`` or containing
     ``"accuracy"``) and the learning rate (``"lr"``, ``"learning_rate"``, on a
     log scale). Other keys are ignored; an epoch without a value leaves a gap.
+    A panel whose curves all keep one value over two epochs or more (a
+    constant learning rate) is left out and its values are written under
+    the figure, unless every panel is constant.
 
     Parameters
     ----------
@@ -200,7 +203,7 @@ def plot_training_curves(history, *, axes=None, title=None):
         otherwise epochs are numbered from 1.
     axes : sequence of matplotlib Axes, default=None
         One Axes per panel, in the order loss, accuracy, learning rate (only
-        those present). By default a new figure is created (with
+        those present and not constant). By default a new figure is created (with
         :mod:`matplotlib.pyplot`, so close it with ``plt.close(fig)``).
     title : str, default=None
         Figure title.
@@ -251,8 +254,20 @@ def plot_training_curves(history, *, axes=None, title=None):
             "history has no loss, accuracy or learning rate to plot; its keys "
             f"are {sorted(map(str, columns))}."
         )
+    # A panel of flat lines (a constant learning rate, say) shows one number:
+    # it is written under the figure instead, unless every panel is flat.
+    constant = {
+        name: curves
+        for name, curves in panels.items()
+        if all(_is_constant(values) for values in curves.values())
+    }
+    if len(constant) < len(panels):
+        panels = {name: c for name, c in panels.items() if name not in constant}
+    else:
+        constant = {}
 
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     if axes is None:
         fig, axes = plt.subplots(
@@ -277,11 +292,25 @@ def plot_training_curves(history, *, axes=None, title=None):
             ax.plot(x, values, marker=marker, markersize=3, label=key)
         ax.set_title(name.capitalize())
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         if name == "learning rate" and all(np.nanmin(v) > 0 for v in curves.values()):
             ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
         ax.legend()
+    if constant:
+        note = ", ".join(
+            f"{key} = {values[np.isfinite(values)][0]:.3g}"
+            for curves in constant.values()
+            for key, values in curves.items()
+        )
+        fig.supxlabel(f"constant over the epochs: {note}", fontsize=9)
     if title is not None:
         fig.suptitle(title)
     return fig
+
+
+def _is_constant(values):
+    """Whether a curve has two epochs or more and one value at every epoch."""
+    finite = values[np.isfinite(values)]
+    return len(values) > 1 and finite.size > 0 and np.ptp(finite) == 0

@@ -627,19 +627,34 @@ def _silent(*args, **kwargs):
 # --------------------------------------------------------------------------
 
 
-def _backbone_features(module, X, batch_size, device, amp_dtype):
-    """Pooled features of every image, in eval mode, as float32 on the CPU."""
+def _backbone_features(module, X, batch_size, device, amp_dtype, progress=False):
+    """Pooled features of every image, in eval mode, as float32 on the CPU.
+
+    ``progress=True`` shows a bar over the images, as
+    :class:`~skmedimg.neural.CNNFeatureExtractor` does with ``verbose=1``.
+    """
     module.eval()
     out = []
     iterator = TensorBatchIterator(
         TensorDataset(X), batch_size=batch_size, device=device
     )
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(X), desc="Backbone features", unit="img")
     # no_grad rather than inference_mode: the features are the input of the
     # head's training, and autograd refuses inference tensors. They stay on
     # the device until the end (no host sync per batch).
-    with torch.no_grad(), autocast(device, amp_dtype):
-        for Xb, _ in iterator:
-            out.append(module.features(Xb).float())
+    try:
+        with torch.no_grad(), autocast(device, amp_dtype):
+            for Xb, _ in iterator:
+                out.append(module.features(Xb).float())
+                if bar is not None:
+                    bar.update(len(Xb))
+    finally:
+        if bar is not None:
+            bar.close()
     return torch.cat(out).cpu()
 
 
@@ -872,7 +887,8 @@ callable or None, default="auto"
         batch order, dropout and augmentation. The global torch random state
         is left as it was.
     verbose : int or "auto", default="auto"
-        ``0``: silent. ``1``: the recipe chosen, then a progress bar with one
+        ``0``: silent. ``1``: the recipe chosen, a progress bar over the
+        images during the frozen backbone's feature pass, then one with one
         step per epoch showing loss and accuracy (and early stopping's
         messages). ``"auto"``: ``1`` when a person is likely watching,
         ``0`` otherwise, decided at each fit by
@@ -1458,13 +1474,17 @@ callable or None, default="auto"
         )
         return open_store(self.memory, settings, _pooled_width(module.backbone))
 
-    def _frozen_features(self, module, images, device, amp_dtype, store):
+    def _frozen_features(
+        self, module, images, device, amp_dtype, store, progress=False
+    ):
         """Backbone features of decoded images, per image from ``store`` if any."""
         batch_size = max(int(self.batch_size), 64)
 
         def compute(indices=None):
             X = images if indices is None else images[torch.from_numpy(indices)]
-            return _backbone_features(module, X, batch_size, device, amp_dtype)
+            return _backbone_features(
+                module, X, batch_size, device, amp_dtype, progress=progress
+            )
 
         if store is None:
             return compute()
@@ -1726,7 +1746,14 @@ callable or None, default="auto"
             store = self._frozen_store(module, amp_dtype)
             if store is not None:  # predict reads the same cache
                 self._frozen_cache_settings = store.settings
-            data = self._frozen_features(module, images, self.device_, amp_dtype, store)
+            data = self._frozen_features(
+                module,
+                images,
+                self.device_,
+                amp_dtype,
+                store,
+                progress=bool(resolve_verbose(self.verbose)),
+            )
         else:
             data = images
         if self._p("optimizer") == "logreg-cv":

@@ -188,3 +188,25 @@ def test_training_curves_errors():
         plot_training_curves([0.5, 0.4])
     with pytest.raises(ValueError, match="same length"):
         plot_training_curves({"loss": [1, 2], "val_loss": [1]})
+
+
+def test_training_curves_leave_out_a_constant_learning_rate():
+    history = [
+        {"train_loss": 0.9, "train_acc": 0.5, "lr": 1e-3},
+        {"train_loss": 0.7, "train_acc": 0.6, "lr": 1e-3},
+        {"train_loss": 0.6, "train_acc": 0.7, "lr": 1e-3},
+    ]
+    fig = plot_training_curves(history)
+    assert [ax.get_title() for ax in fig.axes] == ["Loss", "Accuracy"]
+    assert fig.get_supxlabel() == "constant over the epochs: lr = 0.001"
+    # a constant accuracy is left out too; a single epoch is never "constant"
+    flat = [{**row, "train_acc": 0.5} for row in history]
+    assert [ax.get_title() for ax in plot_training_curves(flat).axes] == ["Loss"]
+    one = plot_training_curves(history[:1])
+    assert [ax.get_title() for ax in one.axes] == ["Loss", "Accuracy", "Learning rate"]
+    # every panel flat: all are kept (nothing else to show)
+    same = [{"train_loss": 0.5, "lr": 0.1}] * 2
+    fig = plot_training_curves(same)
+    assert [ax.get_title() for ax in fig.axes] == ["Loss", "Learning rate"]
+    assert fig.get_supxlabel() == ""
+    plt.close("all")
