@@ -19,6 +19,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 #: The figures each example promises in its docstring.
 PROMISED = {
+    "plot_brain_tumour_segmentation.py": ["brain_tumour_segmentation_slices.png"],
     "plot_class_imbalance.py": ["class_imbalance_recall.png"],
     "plot_cross_validation.py": ["cross_validation_folds.png"],
     "plot_dask_grid_search.py": [],
@@ -39,6 +40,7 @@ PROMISED = {
 
 #: Modules an example needs beyond the core dependencies (from an extra).
 REQUIRES = {
+    "plot_brain_tumour_segmentation.py": "monai",
     "plot_dask_grid_search.py": "dask.distributed",
     "plot_segmentation.py": "monai",
 }
@@ -135,3 +137,15 @@ def test_segmentation_example_on_drive(tmp_path, shared_data):
     stdout = _run("plot_segmentation.py", tmp_path, data=shared_data)
     assert "DRIVE: 20 images of 584 x 565 pixels" in stdout
     assert "mean Dice on the test images" in stdout
+
+
+@pytest.mark.slow
+def test_brain_tumour_segmentation_example_on_brats_patches(tmp_path, shared_data):
+    pytest.importorskip("monai")
+    if not (shared_data / "brats_patches").is_dir():
+        pytest.skip("brats_patches is absent")
+    stdout = _run("plot_brain_tumour_segmentation.py", tmp_path, data=shared_data)
+    assert "12 of BRATS_009 for training, 12 of BRATS_119 for testing" in stdout
+    for name in ("segresnet", "unetr", "ensemble"):
+        line = next(ln for ln in stdout.splitlines() if f"{name} Dice:" in ln)
+        assert all(region in line for region in ("WT", "TC", "ET")), line

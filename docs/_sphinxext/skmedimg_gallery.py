@@ -29,6 +29,7 @@ EXAMPLE_ORDER = [
     "plot_medmnist.py",
     "plot_tumour_vs_no_tumour.py",
     "plot_segmentation.py",
+    "plot_brain_tumour_segmentation.py",
 ]
 
 
