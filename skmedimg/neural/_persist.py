@@ -288,7 +288,7 @@ def _estimator_from_config(config):
     """Build the CNNClassifier of ``config``, with its fitted attributes but no net."""
     params = {key: _from_json(value) for key, value in config["params"].items()}
     _check_image_size(config["image_size"], "the saved image size")
-    if params.get("image_size") is not None:
+    if params.get("image_size") not in (None, "auto"):
         _check_image_size(params["image_size"], "the saved image_size parameter")
     for key in ("head", "image_size"):
         if isinstance(params.get(key), list):

@@ -337,3 +337,12 @@ def test_auto_stops_early_when_epochs_run_slower_than_measured(phantoms, monkeyp
     # a number of epochs given is kept, however long it takes
     given = tiny(max_epochs=3, time_budget=0.3, batch_size=2).fit(X, y)
     assert given.n_epochs_ == 3
+
+
+def test_model_with_auto_image_size_saves_and_loads(phantoms, tmp_path):
+    # CNNClassifier() and `skmedimg train` keep image_size="auto"
+    X, y = phantoms
+    clf = tiny(recipe="linear-probe").fit(X, y).set_params(image_size="auto")
+    loaded = load_model(save_model(clf, tmp_path / "m.safetensors"))
+    assert loaded.image_size == "auto" and loaded.image_size_ == (32, 32)
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X))
