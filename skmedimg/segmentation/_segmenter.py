@@ -35,12 +35,37 @@ def _routed_key(key):
     return prefix == "network" and bool(sep) and bool(rest)
 
 
+class _DiceBCELoss(torch.nn.Module):
+    """Dice of the sigmoid maps plus the binary cross-entropy of every channel.
+
+    The sigmoid Dice + cross-entropy of overlapping regions. MONAI's
+    ``DiceCELoss(sigmoid=True)`` applies the sigmoid to its Dice term only:
+    with more than one output channel its cross-entropy term is a softmax
+    over the channels (MONAI 1.6), which treats nested regions (WT, TC, ET)
+    as exclusive classes and gives no cross-entropy at all where every
+    target channel is 0 (the background). With one channel it is this loss.
+    """
+
+    def __init__(self):
+        super().__init__()
+        from monai.losses import DiceLoss
+
+        self.dice = DiceLoss(sigmoid=True)
+        self.bce = torch.nn.BCEWithLogitsLoss()
+
+    def forward(self, input, target):
+        return self.dice(input, target) + self.bce(input, target.to(input.dtype))
+
+
 def _make_loss(loss, regions):
     from monai.losses import DiceCELoss, DiceFocalLoss, DiceLoss
 
-    cls = {"dice": DiceLoss, "dice_ce": DiceCELoss, "dice_focal": DiceFocalLoss}[loss]
     if regions:
-        return cls(sigmoid=True)
+        # one sigmoid per region; DiceFocalLoss's focal term is a sigmoid one
+        if loss == "dice_ce":
+            return _DiceBCELoss()
+        return {"dice": DiceLoss, "dice_focal": DiceFocalLoss}[loss](sigmoid=True)
+    cls = {"dice": DiceLoss, "dice_ce": DiceCELoss, "dice_focal": DiceFocalLoss}[loss]
     return cls(softmax=True, to_onehot_y=True)
 
 
@@ -88,7 +113,9 @@ class CNNSegmenter(BaseEstimator):
         Encoder weights of ``"timm_unet"`` (``True``: offline-first search of
         :func:`skmedimg.neural.create_backbone`; a path: that file).
     loss : {"dice", "dice_ce", "dice_focal"}, default="dice_ce"
-        MONAI's DiceLoss, DiceCELoss or DiceFocalLoss.
+        MONAI's DiceLoss, DiceCELoss or DiceFocalLoss. With ``regions``,
+        ``"dice_ce"`` is the sigmoid Dice plus the binary cross-entropy of
+        each region.
     optimizer : {"adam", "adamw", "sgd"}, default="adamw"
         The optimizer.
     lr : float, default=1e-3
