@@ -39,26 +39,16 @@ HEADS = {
 
 
 def load_set(data, name, size):
-    from skmedimg.datasets import load_image_folder, load_medmnist
+    """The set's official splits, Brain Tumor MRI's files decoded at ``size``."""
+    from bench_defaults import load_set as official_splits
+
     from skmedimg.utils import read_images
 
+    X, y, X_test, y_test = official_splits(data, name)
     if name == "brain_tumor_mri":
-        train = load_image_folder(data / name / "Training")
-        test = load_image_folder(data / name / "Testing")
-        return (
-            read_images(train.filenames, size=size, color="rgb"),
-            np.asarray(train.labels),
-            read_images(test.filenames, size=size, color="rgb"),
-            np.asarray(test.labels),
-        )
-    train = load_medmnist(name, split="train", data_home=data / "medmnist")
-    test = load_medmnist(name, split="test", data_home=data / "medmnist")
-    return (
-        train.images,
-        np.asarray(train.target).ravel().astype(str),
-        test.images,
-        np.asarray(test.target).ravel().astype(str),
-    )
+        X = read_images(X, size=size, color="rgb")
+        X_test = read_images(X_test, size=size, color="rgb")
+    return X, y, X_test, y_test
 
 
 def main():
