@@ -39,6 +39,7 @@ from .cli import (
     _json_default,
     _make_out,
     _model_path,
+    _none,
     _one_line,
     _removes_new_empty_out,
     _table,
@@ -122,10 +123,6 @@ def _fraction_arg(value):
     if not 0 < fraction < 1:
         raise argparse.ArgumentTypeError(f"{value}: a fraction between 0 and 1")
     return fraction
-
-
-def _none_word(value):
-    return None if value == "none" else value
 
 
 def _epochs_or_none(value):
@@ -417,7 +414,7 @@ def _make_segmenter(args, demo):
             network_args = dict(_DEMO["network_args"])
     params.update({k: v for k, v in given.items() if v is not None})
     if args.augment is not None:
-        params["augment"] = _none_word(args.augment)
+        params["augment"] = _none(args.augment)
     params.update({f"network__{k}": v for k, v in network_args.items()})
     model = CNNSegmenter(**params)
     try:
