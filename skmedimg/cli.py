@@ -1018,30 +1018,24 @@ _PREDICT_CHUNK = 1024
 
 
 def _read_for_model(model, paths, n_jobs, verbose):
-    """Read images at the model's size; report and skip the unreadable ones."""
-    from .utils import ImageReadError, read_images
+    """Read images at the model's size; report and skip the unreadable ones.
 
-    try:
-        images = read_images(
-            paths,
-            size=model.image_size_,
-            color="rgb",
-            n_jobs=n_jobs,
-            verbose=verbose,
-        )
-        return images, list(paths), []
-    except ImageReadError as exc:
-        import numpy as np
+    Returns ``(images or None, good paths, [(path, reason), ...])``.
+    """
+    from .utils import iter_image_chunks
 
-        good = [i for i, img in enumerate(exc.images) if img is not None]
-        failures = [(item, reason) for _, item, reason in exc.failures]
-        if not good:
-            return None, [], failures
-        return (
-            np.stack([exc.images[i] for i in good]),
-            [paths[i] for i in good],
-            (failures),
-        )
+    (chunk,) = iter_image_chunks(
+        paths,
+        image_size=model.image_size_,
+        color="rgb",
+        chunk_size=max(len(paths), 1),
+        n_jobs=n_jobs,
+        prefetch=0,
+    )
+    failures = [(item, reason) for _, item, reason in chunk.failures]
+    if not len(chunk.indices):
+        return None, [], failures
+    return chunk.images, [paths[i] for i in chunk.indices], failures
 
 
 def _cmd_predict(args, console):
@@ -1059,10 +1053,19 @@ def _cmd_predict(args, console):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(paths), desc="Predicting", unit="img", file=sys.stderr)
-    # A chunk of files at a time: a folder of any size is never held decoded.
-    for start in range(0, len(paths), _PREDICT_CHUNK):
-        chunk = paths[start : start + _PREDICT_CHUNK]
-        images, good, bad = _read_for_model(model, chunk, args.n_jobs, verbose=False)
+    # A chunk of files at a time: a folder of any size is never held decoded,
+    # and the next chunk is read while this one is predicted.
+    from .utils._stream import overlapped
+
+    def read(chunk):
+        return _read_for_model(model, chunk, args.n_jobs, verbose=False)
+
+    parts = [
+        paths[start : start + _PREDICT_CHUNK]
+        for start in range(0, len(paths), _PREDICT_CHUNK)
+    ]
+    for chunk, result in overlapped(read, parts):
+        images, good, bad = result()
         for item, reason in bad:
             print(f"skmedimg: cannot read {item}: {reason}", file=sys.stderr)
         failures += bad

@@ -32,8 +32,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from ..neural._data import read_model_input
-from ..utils import check_images
+from ..utils import ImageReadError, check_images, iter_image_chunks
 
 __all__ = ["GRADCAM_METHODS", "gradcam"]
 
@@ -350,10 +349,13 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
             module.backbone, layer, image_size, n_channels
         )
         out = []
-        for start in range(0, n_samples, int(batch_size)):
-            images = read_model_input(
-                X[start : start + batch_size], size=image_size, color=color
-            )
+        # The next batch is decoded while this one runs; the first batch
+        # with an unreadable image stops, naming it by its index in X.
+        for start, images, _, failures in iter_image_chunks(
+            X, image_size=image_size, color=color, chunk_size=int(batch_size)
+        ):
+            if failures:
+                raise ImageReadError(failures, n_items=n_samples)
             batch_targets = targets
             if targets is not None and targets.ndim == 1:
                 batch_targets = targets[start : start + batch_size]

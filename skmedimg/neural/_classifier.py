@@ -55,7 +55,7 @@ from ._data import (
     decode_chunks,
     place_on_device,
     read_chunk,
-    read_model_input,
+    read_training_images,
 )
 from ._device import autocast, loaded_precision, resolve_device, resolve_precision
 from ._device_lock import device_lock, release_cached_memory
@@ -861,6 +861,34 @@ callable or None, default="auto"
         change only the head, optimizer or schedule run the backbone once per
         image, training and validation folds alike. The folder can be shared
         with :class:`CNNFeatureExtractor` (each keeps its own sub-folder).
+    image_cache : str, path-like or None, default=None
+        Folder of a cache of decoded images (:class:`~skmedimg.utils.ImageCache`:
+        uint8 at ``image_size`` and ``color``, one file per image, keyed by
+        the file's path, size and modification time and the reading
+        settings). Image files found there are not decoded again (by ``fit``
+        and ``predict``), so the
+        fits of a ``GridSearchCV`` or a cross-validation, repeated runs and
+        workers sharing a file system decode each file once; a large
+        training set streams from it (see ``in_memory_limit``). Only file
+        paths are cached. Like ``memory``, it names a folder and is not
+        fitted state.
+    in_memory_limit : int or None, default=4294967296
+        Bytes of decoded training images (``n_samples * H * W * channels``)
+        up to which ``fit`` holds them in memory as one array (4 GiB, about
+        28,000 RGB images at 224 px). A larger training set is decoded a
+        chunk at a time to disk (the ``image_cache`` entries, or a temporary
+        file removed after the fit) and every batch is read from there when
+        it is used, so host memory is bounded by the chunk and batch sizes,
+        not by the number of images; training is otherwise the same, batch
+        for batch. ``None`` always holds them in memory.
+    decode_on_device : bool, default=False
+        On CUDA, decode the JPEG files of ``fit`` with nvJPEG
+        (:func:`torchvision.io.decode_jpeg`) and resize them on the device;
+        other formats and files the device refuses go through the CPU reader
+        (bad files are still named). Off by default: the pixels match the
+        CPU reader only within JPEG decoder tolerance (a few grey levels),
+        so a model trained one way and used the other sees slightly
+        different inputs. Ignored on a CPU.
     n_jobs : int, default=None
         Threads decoding image files.
     compile : bool, default=False
@@ -971,7 +999,10 @@ callable or None, default="auto"
     there (mean and std from timm's data config), in channels-last layout
     (on GPUs and CPUs). Memory: ``fit`` holds the decoded training set,
     ``n_samples * H * W * 3`` bytes (7.5 GB for 50,000 images at 224 px; a
-    third of that with ``color="gray"``);
+    third of that with ``color="gray"``) up to ``in_memory_limit``, and
+    streams a larger one from disk (a chunk is decoded while the previous
+    one is written; batches are read from disk, in a thread ahead of the
+    step on CUDA);
     ``predict`` and ``predict_proba`` decode ``16 * batch_size`` images at a
     time, the next chunk in a thread while the current one runs, so a folder
     of any size can be predicted. An unreadable image stops neither: the
@@ -1067,6 +1098,9 @@ callable or None, default="auto"
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
         "memory": [str, os.PathLike, HasMethods(["cache"]), None],
+        "image_cache": [str, os.PathLike, None],
+        "in_memory_limit": [Interval(Integral, 0, None, closed="left"), None],
+        "decode_on_device": ["boolean"],
         "n_jobs": [Integral, None],
         "compile": ["boolean"],
         "lock_gpu": ["boolean"],
@@ -1105,6 +1139,9 @@ callable or None, default="auto"
         device="auto",
         precision="auto",
         memory=None,
+        image_cache=None,
+        in_memory_limit=4 * 2**30,
+        decode_on_device=False,
         n_jobs=None,
         compile=False,
         lock_gpu=True,
@@ -1140,6 +1177,9 @@ callable or None, default="auto"
         self.device = device
         self.precision = precision
         self.memory = memory
+        self.image_cache = image_cache
+        self.in_memory_limit = in_memory_limit
+        self.decode_on_device = decode_on_device
         self.n_jobs = n_jobs
         self.compile = compile
         self.lock_gpu = lock_gpu
@@ -1296,8 +1336,17 @@ callable or None, default="auto"
     # -------------------------------------------------------------------- fit
 
     def _read(self, X, size):
-        images = read_model_input(X, size=size, color=self.color, n_jobs=self.n_jobs)
-        return torch.from_numpy(np.ascontiguousarray(images))
+        """The training images: a uint8 tensor, or :class:`DiskImages` if large."""
+        return read_training_images(
+            X,
+            size=size,
+            color=self.color,
+            n_jobs=self.n_jobs,
+            cache=self.image_cache,
+            in_memory_limit=self.in_memory_limit,
+            device=self.device_,
+            decode_on_device=self.decode_on_device,
+        )
 
     def _build_criterion(self, n_classes, y_enc, routed):
         kwargs = dict(routed)
@@ -1918,6 +1967,7 @@ callable or None, default="auto"
                 color=getattr(self, "color", "rgb"),  # models pickled before it
                 n_jobs=self.n_jobs,
                 device=device,
+                cache=getattr(self, "image_cache", None),
             )
 
         # A few batches are decoded at a time (the next chunk in a thread

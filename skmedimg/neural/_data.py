@@ -14,23 +14,30 @@ overlap with the computation on the current batch.
 
 from __future__ import annotations
 
+import os
 import queue
+import shutil
+import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import weakref
 
 import numpy as np
 import torch
 
-from ..utils import ImageReadError, read_images
+from ..utils import ImageReadError, iter_image_chunks, read_images
+from ..utils._image_cache import HEADER_SIZE, entry_crc_ok, read_entry
 from ..utils._io import _item_name
+from ..utils._stream import _as_cache, overlapped, read_chunked
 
 __all__ = [
+    "DiskImages",
     "TensorBatchIterator",
     "TensorDataset",
     "decode_chunks",
     "place_on_device",
     "read_chunk",
     "read_model_input",
+    "read_training_images",
 ]
 
 
@@ -80,6 +87,8 @@ def place_on_device(X, device, *, max_fraction=0.25):
         ``X`` on the device, or ``X`` unchanged (on the CPU).
     """
     device = torch.device(device)
+    if not isinstance(X, torch.Tensor):  # DiskImages: streamed from disk
+        return X
     if device.type != "cuda" or X.device.type == "cuda":
         return X
     free, _ = torch.cuda.mem_get_info(device)
@@ -159,6 +168,8 @@ class TensorBatchIterator:
         """One batch of ``tensor``: a view (slice) or a gather (index tensor)."""
         if tensor is None:
             return None
+        if isinstance(tensor, DiskImages):  # a streamed fit: read from disk
+            return tensor.read(index, pin=pin)
         if isinstance(index, slice):
             batch = tensor[index]
             return batch.pin_memory() if pin else batch
@@ -291,7 +302,9 @@ def read_model_input(
     return images[..., None] if images.ndim == 3 else images
 
 
-def read_chunk(X, part, *, size, n_jobs, device, color="rgb"):
+def read_chunk(
+    X, part, *, size, n_jobs, device, color="rgb", cache=None, decode_on_device=False
+):
     """Decode ``X[part]`` to a uint8 ``(n, height, width, n_channels)`` tensor.
 
     ``color`` is ``"rgb"`` (3 channels) or ``"gray"`` (1 channel).
@@ -299,19 +312,47 @@ def read_chunk(X, part, *, size, n_jobs, device, color="rgb"):
     ``X`` is the output of :func:`~skmedimg.utils.check_images` (an array or
     an object array of paths / images). On CUDA the tensor is pinned here,
     in the decoding thread, so that its batches are copied to the device
-    without another host copy.
+    without another host copy. ``cache`` (an
+    :class:`~skmedimg.utils.ImageCache` or its folder) and
+    ``decode_on_device`` are those of
+    :func:`~skmedimg.utils.iter_image_chunks`. Failures are raised as one
+    :class:`~skmedimg.utils.ImageReadError` whose indices are positions in
+    ``part``, as :func:`decode_chunks` expects.
     """
-    if len(part) and np.all(np.diff(part) == 1):
-        items = X[int(part[0]) : int(part[-1]) + 1]  # a view for arrays
+    if cache is None and not decode_on_device:
+        items = X[int(part[0]) : int(part[-1]) + 1] if _is_run(part) else X[part]
+        images = read_model_input(
+            items, size=size, color=color, n_jobs=n_jobs, warn_upscale=None
+        )
     else:
-        items = X[part]
-    images = read_model_input(
-        items, size=size, color=color, n_jobs=n_jobs, warn_upscale=None
-    )
+        position = {int(index): k for k, index in enumerate(part)}
+        (chunk,) = iter_image_chunks(
+            X,
+            image_size=size,
+            color=color,
+            chunk_size=max(len(part), 1),
+            cache=cache,
+            indices=part,
+            n_jobs=n_jobs,
+            device=device,
+            decode_on_device=decode_on_device,
+            prefetch=0,
+        )
+        if chunk.failures:
+            raise ImageReadError(
+                [(position[i], item, why) for i, item, why in chunk.failures],
+                n_items=len(part),
+            )
+        images = chunk.images
     tensor = torch.from_numpy(np.ascontiguousarray(images))
     if torch.device(device).type == "cuda":
         tensor = tensor.pin_memory()
     return tensor
+
+
+def _is_run(part):
+    """Whether ``part`` is a non-empty run of consecutive indices."""
+    return len(part) > 0 and bool(np.all(np.diff(part) == 1))
 
 
 def decode_chunks(X, indices, chunk_size, decode):
@@ -319,9 +360,10 @@ def decode_chunks(X, indices, chunk_size, decode):
 
     ``decode(X, part)`` turns the indices ``part`` into an image tensor; a
     thread decodes the next chunk while the caller computes on the current
-    one, so at most two chunks of decoded images are held at once, whatever
-    the size of ``X``. ``start`` is the position of the chunk's first image
-    in ``indices``.
+    one (:func:`skmedimg.utils._stream.overlapped`, the loop of
+    :func:`~skmedimg.utils.iter_image_chunks`), so at most two chunks of
+    decoded images are held at once, whatever the size of ``X``. ``start``
+    is the position of the chunk's first image in ``indices``.
 
     Unreadable images do not stop the decoding: once one chunk has failed,
     no more chunks are yielded, but the rest are still decoded, so that the
@@ -332,25 +374,277 @@ def decode_chunks(X, indices, chunk_size, decode):
     indices = np.asarray(indices)
     parts = [indices[i : i + chunk_size] for i in range(0, len(indices), chunk_size)]
     failures = []
-    with ThreadPoolExecutor(max_workers=1) as decoder:
-        pending = decoder.submit(decode, X, parts[0]) if parts else None
-        start = 0
-        for k, part in enumerate(parts):
-            future = pending
-            pending = (
-                decoder.submit(decode, X, parts[k + 1]) if k + 1 < len(parts) else None
-            )
-            try:
-                images = future.result()
-            except ImageReadError as exc:
-                if exc.failures and all(i < 0 for i, _, _ in exc.failures):
-                    raise  # the input as a whole, not some of its items
-                for i, _, reason in exc.failures:
-                    index = int(part[i])
-                    failures.append((index, _item_name(X[index], index), reason))
-                images = None
-            if images is not None and not failures:
-                yield start, images
-            start += len(part)
+    start = 0
+    for part, result in overlapped(lambda part: decode(X, part), parts):
+        try:
+            images = result()
+        except ImageReadError as exc:
+            if exc.failures and all(i < 0 for i, _, _ in exc.failures):
+                raise  # the input as a whole, not some of its items
+            for i, _, reason in exc.failures:
+                index = int(part[i])
+                failures.append((index, _item_name(X[index], index), reason))
+            images = None
+        if images is not None and not failures:
+            yield start, images
+        start += len(part)
     if failures:
         raise ImageReadError(failures, n_items=len(X))
+
+
+# --------------------------------------------------------------------------
+# Bounded memory: decoded images on disk, read a batch at a time (fit)
+# --------------------------------------------------------------------------
+
+
+def decoded_nbytes(n_samples, size, color):
+    """Bytes of ``n_samples`` images decoded at ``size`` in ``color``."""
+    channels = 1 if color == "gray" else 3
+    return int(n_samples) * int(size[0]) * int(size[1]) * channels
+
+
+def read_training_images(
+    X,
+    *,
+    size,
+    color,
+    n_jobs=None,
+    cache=None,
+    in_memory_limit=None,
+    device=None,
+    decode_on_device=False,
+    chunk_size=None,
+):
+    """The training images of a fit: a tensor, or :class:`DiskImages` when large.
+
+    Without a cache, device decoding or a limit that ``X`` exceeds, this is
+    :func:`read_model_input` in one call (the in-memory path, unchanged).
+    With a cache or device decoding, ``X`` is read chunk by chunk through
+    :func:`~skmedimg.utils.iter_image_chunks` into one array. When the
+    decoded images take more than ``in_memory_limit`` bytes they go to disk
+    instead: entries of ``cache`` for files, a temporary file for the rest
+    (and for everything without a cache), and the result is a
+    :class:`DiskImages` whose batches are read when used, so host memory is
+    bounded by ``chunk_size`` and the batch size, not by ``len(X)``. Either
+    way one :class:`~skmedimg.utils.ImageReadError` names every bad image.
+    """
+    nbytes = decoded_nbytes(len(X), size, color)
+    streamed = in_memory_limit is not None and nbytes > in_memory_limit
+    if chunk_size is None:
+        per_image = decoded_nbytes(1, size, color)
+        chunk_size = int(np.clip(_STREAM_CHUNK_BYTES // per_image, 1, 1024))
+    if not streamed:
+        if cache is None and not decode_on_device:
+            images = read_model_input(X, size=size, color=color, n_jobs=n_jobs)
+        else:
+            images = read_chunked(
+                X,
+                image_size=size,
+                color=color,
+                chunk_size=chunk_size,
+                cache=cache,
+                n_jobs=n_jobs,
+                device=device,
+                decode_on_device=decode_on_device,
+            )
+        return torch.from_numpy(np.ascontiguousarray(images))
+    return DiskImages.from_images(
+        X,
+        size=size,
+        color=color,
+        n_jobs=n_jobs,
+        cache=cache,
+        device=device,
+        decode_on_device=decode_on_device,
+        chunk_size=chunk_size,
+    )
+
+
+#: Bytes of decoded images per chunk when filling a :class:`DiskImages`.
+_STREAM_CHUNK_BYTES = 64 * 2**20
+
+
+class _TemporaryStore:
+    """A temporary folder removed with the last :class:`DiskImages` using it."""
+
+    def __init__(self):
+        self.folder = tempfile.mkdtemp(prefix="skmedimg-images-")
+        self._finalizer = weakref.finalize(
+            self, shutil.rmtree, self.folder, ignore_errors=True
+        )
+
+
+class DiskImages:
+    """Decoded images on disk, read a batch at a time: ``X`` of a streamed fit.
+
+    It stands where a uint8 tensor ``(n, height, width, n_channels)`` stands
+    in a :class:`TensorDataset`: :class:`TensorBatchIterator` reads each
+    batch (a slice or an index tensor) from disk with :meth:`read`, straight
+    into pinned memory for CUDA copies. Indexing (``images[indices]``)
+    selects a subset without reading it, as a view does.
+
+    Each image is a run of bytes in a file: an entry of an
+    :class:`~skmedimg.utils.ImageCache` (its CRC is checked on every read;
+    a damaged entry is decoded from its source again) or a row of a
+    temporary file (removed with the last object using it).
+    """
+
+    def __init__(self, paths, offsets, verified, shape, *, source, store=None):
+        self._paths = paths  # object array: the file of each image
+        self._offsets = offsets  # int64 array: where its pixels start
+        self._verified = verified  # bool array: a cache entry (CRC checked)
+        self._shape = tuple(shape)
+        self._source = source  # (X, read settings, cache) to decode again
+        self._store = store
+        self.device = torch.device("cpu")
+        self.dtype = torch.uint8
+
+    @classmethod
+    def from_images(
+        cls,
+        X,
+        *,
+        size,
+        color,
+        n_jobs=None,
+        cache=None,
+        device=None,
+        decode_on_device=False,
+        chunk_size=256,
+    ):
+        """Decode ``X`` chunk by chunk to disk (cache entries or a temporary file)."""
+        cache = _as_cache(cache)
+        channels = 1 if color == "gray" else 3
+        shape = (int(size[0]), int(size[1]), channels)
+        per_image = int(np.prod(shape))
+        n = len(X)
+        paths = np.empty(n, dtype=object)
+        offsets = np.zeros(n, dtype=np.int64)
+        verified = np.zeros(n, dtype=bool)
+        store = fd = None
+        failures = []
+        decoder = "device" if decode_on_device and device is not None else "cpu"
+        try:
+            for chunk in iter_image_chunks(
+                X,
+                image_size=size,
+                color=color,
+                chunk_size=chunk_size,
+                cache=cache,
+                n_jobs=n_jobs,
+                device=device,
+                decode_on_device=decode_on_device,
+            ):
+                failures += chunk.failures
+                if failures:
+                    continue  # read on, to name every bad image
+                for index, image in zip(chunk.indices, chunk.images, strict=True):
+                    item = X[index]
+                    key = None
+                    if cache is not None and isinstance(item, str):
+                        key = cache.key(item, size=size, color=color, decoder=decoder)
+                    entry = None if key is None else cache.entry_path(key)
+                    if entry is not None and os.path.exists(entry):
+                        paths[index] = str(entry)
+                        offsets[index] = HEADER_SIZE
+                        verified[index] = True
+                        continue
+                    if fd is None:
+                        store = _TemporaryStore()
+                        stack = os.path.join(store.folder, "images.bin")
+                        fd = os.open(stack, os.O_RDWR | os.O_CREAT, 0o600)
+                    os.pwrite(fd, np.ascontiguousarray(image).data, index * per_image)
+                    paths[index] = stack
+                    offsets[index] = index * per_image
+        finally:
+            if fd is not None:
+                os.close(fd)
+        if failures:
+            raise ImageReadError(failures, n_items=n)
+        source = (X, {"size": size, "color": color}, cache, decoder)
+        return cls(paths, offsets, verified, shape, source=source, store=store)
+
+    # ------------------------------------------------------ tensor-like API
+
+    def __len__(self):
+        return len(self._paths)
+
+    @property
+    def shape(self):
+        return torch.Size((len(self), *self._shape))
+
+    @property
+    def ndim(self):
+        return 1 + len(self._shape)
+
+    def _subset(self, index):
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        positions = np.arange(len(self))[index]
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)
+        view._paths = self._paths[positions]
+        view._offsets = self._offsets[positions]
+        view._verified = self._verified[positions]
+        view._source_rows = self._rows()[positions]
+        return view
+
+    def _rows(self):
+        """Index of each image in the source ``X``."""
+        rows = self.__dict__.get("_source_rows")
+        return np.arange(len(self)) if rows is None else rows
+
+    def __getitem__(self, index):
+        """A subset, not read (use :meth:`read` for the pixels)."""
+        return self._subset(index)
+
+    def read(self, index=slice(None), *, pin=False):
+        """The images at ``index`` (a slice, an index array or tensor), as a tensor.
+
+        ``pin=True`` reads them into pinned memory, for asynchronous CUDA
+        copies.
+        """
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        positions = np.arange(len(self))[index]
+        out = torch.empty((len(positions), *self._shape), dtype=torch.uint8)
+        if pin:
+            out = out.pin_memory()
+        host = out.numpy()
+        nbytes = int(np.prod(self._shape))
+        rows = self._rows()
+        for k, p in enumerate(positions):
+            ok = read_entry(self._paths[p], int(self._offsets[p]), nbytes, host[k])
+            if ok and self._verified[p]:
+                ok = entry_crc_ok(self._paths[p], host[k])
+            if not ok:  # a damaged or vanished entry: decode its source again
+                host[k] = self._decode_again(int(rows[p]))
+        return out
+
+    def _decode_again(self, row):
+        X, settings, cache, decoder = self._source
+        item = X[row]
+        image = read_model_input(
+            [item], size=settings["size"], color=settings["color"], warn_upscale=None
+        )[0]
+        if cache is not None and isinstance(item, str) and decoder == "cpu":
+            cache.store(cache.key(item, **settings), image)
+        return image
+
+    def numpy(self):
+        """The images one at a time (an iterable, read a chunk at a time)."""
+        return _ChunkedRows(self)
+
+
+class _ChunkedRows:
+    """Iterate over the images of a :class:`DiskImages`, 256 read at a time."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __iter__(self):
+        for start in range(0, len(self.images), 256):
+            yield from self.images.read(slice(start, start + 256)).numpy()

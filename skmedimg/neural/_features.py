@@ -213,6 +213,19 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         versions). Features computed once are reused by every later
         ``transform``: by all GridSearchCV candidates and by all folds that
         share images. ``None``: no cache.
+    image_cache : str, path-like or None, default=None
+        Folder of a cache of decoded images
+        (:class:`~skmedimg.utils.ImageCache`, uint8 at ``image_size`` and
+        ``color``): image files found there are not decoded again, and files
+        decoded by :meth:`transform` are stored there, so repeated
+        transforms, cross-validation folds and workers sharing the folder
+        decode each file once. Only file paths are cached.
+    decode_on_device : bool, default=False
+        On CUDA, decode JPEG files with nvJPEG
+        (:func:`torchvision.io.decode_jpeg`) and resize them on the device;
+        other formats and refused files go through the CPU reader. Off by
+        default: the pixels match the CPU reader only within JPEG decoder
+        tolerance. Ignored on a CPU.
     n_jobs : int, default=None
         Threads decoding image files.
     random_state : int, RandomState instance or None, default=None
@@ -333,6 +346,8 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
         "memory": [str, os.PathLike, HasMethods(["cache"]), None],
+        "image_cache": [str, os.PathLike, None],
+        "decode_on_device": ["boolean"],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -351,6 +366,8 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         device="auto",
         precision="auto",
         memory=None,
+        image_cache=None,
+        decode_on_device=False,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -365,6 +382,8 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         self.device = device
         self.precision = precision
         self.memory = memory
+        self.image_cache = image_cache
+        self.decode_on_device = decode_on_device
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -461,6 +480,9 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
             color=self._color,
             n_jobs=self.n_jobs,
             device=self.device_,
+            # extractors pickled before these parameters existed
+            cache=getattr(self, "image_cache", None),
+            decode_on_device=getattr(self, "decode_on_device", False),
         )
 
     @property

@@ -142,8 +142,8 @@ def save_model(estimator, path):
         A fitted estimator. Parameters must be plain values (numbers,
         strings, tuples, dicts); a custom ``model_name`` (a module class or
         factory), a callable ``augment``, a loss module or ``callbacks``
-        cannot be written safely and raise ``ValueError`` (``memory`` is not
-        saved: it is a cache).
+        cannot be written safely and raise ``ValueError`` (``memory`` and
+        ``image_cache`` are not saved: they are caches).
     path : str or path-like
         Output file, conventionally ending in ``.safetensors``.
 
@@ -191,7 +191,7 @@ def save_model(estimator, path):
             "code. Save it with pickle or joblib (joblib.dump(clf, "
             "'model.joblib'); load only files you trust)"
         )
-    config_params = _config_params(estimator, drop=("memory",))
+    config_params = _config_params(estimator, drop=("memory", "image_cache"))
     classes = estimator.classes_
     module = estimator.net_.module_
     config = {

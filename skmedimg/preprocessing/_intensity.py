@@ -19,8 +19,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils import ImageReadError, check_images, read_images
-from ..utils._io import _item_name
+from ..utils import ImageReadError, check_images, iter_image_chunks
 from ._base import _check_size
 
 _CHUNK = 256  # images decoded at a time: bounds memory at full resolution
@@ -98,20 +97,17 @@ def _bin_edges(n_bins):
     return np.floor(np.linspace(0, 256, n_bins + 1)).astype(int)
 
 
-def _read_chunks(X, func, **read_kwargs):
+def _read_chunks(X, func, *, size, color, n_jobs):
     """Read ``X`` in chunks and apply ``func`` to each, reporting all failures."""
-    # Files are checked while reading, so that every bad one is reported at once.
+    # Items are checked first, so that every bad one is reported at once.
     X = check_images(X, check_files=False)
     outputs, failures = [], []
-    for start in range(0, len(X), _CHUNK):
-        chunk = X[start : start + _CHUNK]
-        try:
-            outputs.append(func(read_images(chunk, **read_kwargs)))
-        except ImageReadError as exc:
-            failures += [
-                (start + j, _item_name(chunk[j], start + j), reason)
-                for j, _, reason in exc.failures
-            ]
+    for chunk in iter_image_chunks(
+        X, image_size=size, color=color, chunk_size=_CHUNK, n_jobs=n_jobs
+    ):
+        failures += chunk.failures
+        if not failures:
+            outputs.append(func(chunk.images))
     if failures:
         raise ImageReadError(failures, n_items=len(X))
     return np.concatenate(outputs)
