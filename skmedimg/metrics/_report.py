@@ -1,12 +1,18 @@
-"""The classification report users expect, as plain numbers."""
+"""The classification report users expect, as plain numbers.
+
+Sensitivity and specificity come from imbalanced-learn's
+:func:`~imblearn.metrics.sensitivity_specificity_support` (a dependency
+already); what is ours is the input checking (labels named when missing,
+``pos_label`` checked against the labels) and the summary around it.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from imblearn.metrics import sensitivity_specificity_support
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
-    multilabel_confusion_matrix,
     precision_recall_fscore_support,
     roc_auc_score,
 )
@@ -27,16 +33,6 @@ def _labels(y_true, y_pred, labels):
     if len(np.unique(labels)) != len(labels):
         raise ValueError(f"labels must be unique; got {labels.tolist()!r}.")
     return labels
-
-
-def _ratio(numerator, denominator):
-    # 0.0 where the denominator is 0 (no sample of that kind), like sklearn's
-    # zero_division=0, without a warning.
-    numerator = np.asarray(numerator, dtype=float)
-    denominator = np.asarray(denominator, dtype=float)
-    out = np.zeros_like(numerator)
-    np.divide(numerator, denominator, out=out, where=denominator > 0)
-    return out
 
 
 def sensitivity_specificity(y_true, y_pred, *, labels=None, pos_label=None):
@@ -90,10 +86,11 @@ def sensitivity_specificity(y_true, y_pred, *, labels=None, pos_label=None):
         raise ValueError(
             f"pos_label={pos_label!r} is not one of the labels {labels.tolist()!r}."
         )
-    mcm = multilabel_confusion_matrix(y_true, y_pred, labels=labels)
-    tn, fp, fn, tp = mcm[:, 0, 0], mcm[:, 0, 1], mcm[:, 1, 0], mcm[:, 1, 1]
-    sensitivity = _ratio(tp, tp + fn)
-    specificity = _ratio(tn, tn + fp)
+    # 0.0 where a class has no sample of the kind (as sklearn's
+    # zero_division=0), without a warning.
+    sensitivity, specificity, _ = sensitivity_specificity_support(
+        y_true, y_pred, labels=labels, average=None, warn_for=()
+    )
     if pos_label is None:
         return sensitivity, specificity
     index = labels.tolist().index(pos_label)

@@ -228,3 +228,23 @@ def test_missing_labels_are_named_not_a_type_error():
         classification_summary(["a", None, "b"], ["a", "b", "b"])
     with pytest.raises(ValueError, match="y_pred: label at index 2 is missing"):
         sensitivity_specificity(["a", "a", "b"], np.array(["a", "b", np.nan], object))
+
+
+def test_sensitivity_specificity_agree_with_the_confusion_matrix():
+    # the figures come from imbalanced-learn; check them against the
+    # one-vs-rest confusion matrices on random labels, absent classes included
+    from sklearn.metrics import multilabel_confusion_matrix
+
+    rng = np.random.default_rng(0)
+    labels = ["a", "b", "c", "d", "e"]
+    for _ in range(20):
+        y_true = rng.choice(labels[:4], size=40)
+        y_pred = rng.choice(labels[:4], size=40)
+        sens, spec = sensitivity_specificity(y_true, y_pred, labels=labels)
+        mcm = multilabel_confusion_matrix(y_true, y_pred, labels=labels)
+        tn, fp, fn, tp = mcm[:, 0, 0], mcm[:, 0, 1], mcm[:, 1, 0], mcm[:, 1, 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            expected_sens = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+            expected_spec = np.where(tn + fp > 0, tn / (tn + fp), 0.0)
+        np.testing.assert_allclose(sens, expected_sens)
+        np.testing.assert_allclose(spec, expected_spec)
