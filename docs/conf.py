@@ -106,5 +106,6 @@ try:
 except ImportError:  # pragma: no cover - the docs extra installs it
     html_theme = "alabaster"
 html_title = f"skmedimg {release}"
-html_static_path = []
+html_static_path = [str(HERE / "_static")]
+html_css_files = ["skmedimg.css"]
 html_show_sourcelink = False
