@@ -154,7 +154,7 @@ def _stem(name):
 
 def _image_files(folder):
     """Image and NIfTI files of ``folder`` (sub-folders included), sorted."""
-    from .datasets._folder import _walk_files
+    from .datasets import walk_files as _walk_files
     from .utils import IMAGE_EXTENSIONS
 
     extensions = tuple(IMAGE_EXTENSIONS) + _NIFTI

@@ -993,7 +993,7 @@ def _collect_images(inputs):
     ``(folder, reason)``, reported like an unreadable file, so that the other
     arguments are still predicted.
     """
-    from .datasets._folder import _walk_files
+    from .datasets import walk_files as _walk_files
     from .utils import IMAGE_EXTENSIONS
 
     paths, failures = [], []
@@ -1055,7 +1055,7 @@ def _cmd_predict(args, console):
         bar = tqdm(total=len(paths), desc="Predicting", unit="img", file=sys.stderr)
     # A chunk of files at a time: a folder of any size is never held decoded,
     # and the next chunk is read while this one is predicted.
-    from .utils._stream import overlapped
+    from .utils import overlapped
 
     def read(chunk):
         return _read_for_model(model, chunk, args.n_jobs, verbose=False)

@@ -10,10 +10,13 @@
   embedded dataset that lets everything run offline.
 * :func:`make_segmentation_phantoms` generates 2-D or 3-D images with lesion
   label masks (BraTS-like nested classes) for segmentation.
+
+``walk_files`` (the folder walk of :func:`load_image_folder`, which the
+command line shares) is package-internal, not part of the public API.
 """
 
 from ._decathlon import load_decathlon, load_drive
-from ._folder import load_image_folder
+from ._folder import load_image_folder, walk_files
 from ._medmnist import MEDMNIST_NAMES, load_medmnist
 from ._phantoms import PHANTOM_CLASSES, make_phantoms
 from ._seg_phantoms import make_segmentation_phantoms

@@ -42,7 +42,7 @@ def _normalise_extensions(extensions):
     return tuple(out)
 
 
-def _walk_files(folder, *, root=None, links=None):
+def walk_files(folder, *, root=None, links=None):
     """All non-hidden files below ``folder``, sub-folders included.
 
     A folder's files come sorted by name, then its sub-folders, sorted.
@@ -223,7 +223,7 @@ def load_image_folder(path, *, extensions=None):
 
     filenames, target, skipped, empty, links = [], [], list(loose), [], []
     for index, name in enumerate(classes):
-        files = _walk_files(os.path.join(root, name), root=root, links=links)
+        files = walk_files(os.path.join(root, name), root=root, links=links)
         images = [f for f in files if f.lower().endswith(extensions)]
         skipped.extend(f for f in files if not f.lower().endswith(extensions))
         if not images:

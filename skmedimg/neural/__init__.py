@@ -10,6 +10,10 @@
   rule of ``recipe="auto"``.
 * :func:`save_model` / :func:`load_model`: a safe file format (safetensors +
   JSON) that runs no code on load.
+
+``loaded_precision``, ``resolve_loading_device`` and ``torch_random`` are
+package-internal: the segmentation estimators share them; they are not part
+of the public API.
 """
 
 from ._augment import AUGMENT_PRESETS, BatchAugment, make_augment
@@ -28,11 +32,21 @@ from ._backbone import (
     shipped_weights_path,
 )
 from ._classifier import CNNClassifier, ImageClassifierModule
-from ._device import autocast, resolve_device, resolve_precision
+from ._device import (
+    autocast,
+    loaded_precision,
+    resolve_device,
+    resolve_loading_device,
+    resolve_precision,
+)
 from ._features import CNNFeatureExtractor
 from ._losses import FalseNegativeLoss, FocalLoss
 from ._persist import load_model, save_model
+from ._random import torch_random
 from ._recipes import RECIPES, plan_recipe
+
+# Package-internal (used by skmedimg.segmentation; not public API, may change
+# without deprecation): loaded_precision, resolve_loading_device, torch_random.
 
 __all__ = [
     "AUGMENT_PRESETS",

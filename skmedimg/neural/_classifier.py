@@ -31,7 +31,7 @@ from skorch.helper import predefined_split
 from skorch.utils import TeeGenerator
 from torch import nn
 
-from ..preprocessing._base import _check_size
+from ..utils import check_size as _check_size
 from ..utils import check_images, check_labels, read_image_sizes, resolve_verbose
 from ._augment import AUGMENT_PRESETS, make_augment
 from ._backbone import (

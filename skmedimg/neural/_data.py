@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from ..utils import ImageReadError, iter_image_chunks, read_images
-from ..utils._image_cache import HEADER_SIZE, entry_crc_ok, read_entry
-from ..utils._io import _item_name
-from ..utils._stream import _as_cache, overlapped, read_chunked
+from ..utils import HEADER_SIZE, entry_crc_ok, overlapped, read_chunked, read_entry
+from ..utils import as_image_cache as _as_cache
+from ..utils import item_name as _item_name
 
 __all__ = [
     "DiskImages",

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..preprocessing._base import _check_size
+from ..utils import check_size as _check_size
 from ..utils import check_images
 from ._backbone import create_backbone, list_stages
 from ._cache import (

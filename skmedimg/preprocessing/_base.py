@@ -14,27 +14,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples, check_consistent_length
 
-
-def _check_size(size, name):
-    """Return ``size`` as a ``(height, width)`` tuple of positive ints.
-
-    ``None`` stays ``None``. Raises ``ValueError`` naming the parameter.
-    """
-    if size is None:
-        return None
-    if isinstance(size, Integral) and not isinstance(size, bool):
-        size = (size, size)
-    if (
-        not isinstance(size, tuple)
-        or len(size) != 2
-        or not all(isinstance(s, Integral) and not isinstance(s, bool) for s in size)
-        or min(size) < 1
-    ):
-        raise ValueError(
-            f"{name} must be a positive int or a (height, width) tuple of positive "
-            f"ints, got {size!r}"
-        )
-    return int(size[0]), int(size[1])
+from ..utils import check_size as _check_size
 
 
 def _check_y_length(X, y):

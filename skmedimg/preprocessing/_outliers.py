@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils import read_image_sizes
-from ..utils._io import _item_name
+from ..utils import item_name as _item_name
 from ._base import _BaseImageSampler
 
 # Scale factors that make MAD and the mean absolute deviation estimate the

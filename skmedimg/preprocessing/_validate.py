@@ -9,7 +9,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils import ImageReadError, read_image_sizes, read_images
-from ..utils._io import _item_name
+from ..utils import item_name as _item_name
 from ._base import _BaseImageSampler, _check_size
 
 _COLORS = ("gray", "rgb")

@@ -15,8 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..neural import autocast, resolve_device, resolve_precision
-from ..neural._device import loaded_precision, resolve_loading_device
-from ..neural._random import torch_random
+from ..neural import loaded_precision, resolve_loading_device, torch_random
 from ._data import check_masks, normalize_image, read_segmentation_images
 from ._metrics import dice_score, mean_dice
 from ._networks import NETWORKS, build_network, encoder_reduction, size_multiple

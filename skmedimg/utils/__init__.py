@@ -1,6 +1,15 @@
-"""Input validation, the image and volume readers and shared helpers."""
+"""Input validation, the image and volume readers and shared helpers.
 
-from ._image_cache import ImageCache
+Besides the public names of ``__all__``, this module is where the other
+subpackages find what they share (package-internal, not part of the public
+API, may change without deprecation): ``check_size``, ``item_name``,
+``overlapped``, ``read_chunked``, ``as_image_cache`` and the cache entry
+helpers ``HEADER_SIZE``, ``entry_crc_ok`` and ``read_entry``. No subpackage
+imports another's private modules (``tests/test_layering.py``).
+"""
+
+from ._checks import check_size
+from ._image_cache import HEADER_SIZE, ImageCache, entry_crc_ok, read_entry
 from ._io import (
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -9,7 +18,9 @@ from ._io import (
     read_images,
 )
 from ._labels import check_labels
-from ._stream import ImageChunk, iter_image_chunks
+from ._io import _item_name as item_name
+from ._stream import ImageChunk, iter_image_chunks, overlapped, read_chunked
+from ._stream import _as_cache as as_image_cache
 from ._verbose import is_interactive, resolve_verbose
 from ._volume import NIFTI_EXTENSIONS, read_masks, read_volume
 
