@@ -46,11 +46,18 @@ import numpy as np
 from skmedimg.datasets import load_decathlon, make_segmentation_phantoms
 from skmedimg.utils import read_masks, read_volume
 
+# (Hidden here: FAST, a quicker run when SKMEDIMG_EXAMPLES_FAST=1, and
+# out_dir, the folder of the saved figures, SKMEDIMG_EXAMPLES_OUT.)
+# sphinx_gallery_start_ignore
 FAST = os.environ.get("SKMEDIMG_EXAMPLES_FAST", "0") not in ("", "0")
 out_dir = Path(os.environ.get("SKMEDIMG_EXAMPLES_OUT", "."))
 out_dir.mkdir(parents=True, exist_ok=True)
+# sphinx_gallery_end_ignore
 start = time.perf_counter()
 
+# (Hidden here: folder, a data folder given on the command line or in
+# SKMEDIMG_DATA, else None.)
+# sphinx_gallery_start_ignore
 folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKMEDIMG_DATA")
 if folder and (Path(folder) / "brats_patches").is_dir():
     folder = Path(folder) / "brats_patches"
@@ -70,6 +77,7 @@ if folder and (Path(folder) / "imagesTr").is_dir():
         f"{', '.join(sorted(set(patients[train])))} for training, "
         f"{test.sum()} of {test_patient} for testing"
     )
+# sphinx_gallery_end_ignore
 else:
     X, y = make_segmentation_phantoms(
         8 if FAST else 16,

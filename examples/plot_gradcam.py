@@ -35,14 +35,22 @@ from sklearn.model_selection import train_test_split
 from skmedimg.datasets import PHANTOM_CLASSES, load_image_folder, make_phantoms
 from skmedimg.neural import CNNClassifier, shipped_weights_path
 
+# (Hidden here: FAST, a quicker run when SKMEDIMG_EXAMPLES_FAST=1, and
+# out_dir, the folder of the saved figures, SKMEDIMG_EXAMPLES_OUT.)
+# sphinx_gallery_start_ignore
 FAST = os.environ.get("SKMEDIMG_EXAMPLES_FAST", "0") not in ("", "0")
 out_dir = Path(os.environ.get("SKMEDIMG_EXAMPLES_OUT", "."))
 out_dir.mkdir(parents=True, exist_ok=True)
+# sphinx_gallery_end_ignore
 n_images, image_size = (100, 64) if FAST else (400, 128)
 
+# (Hidden here: folder, a data folder given on the command line or in
+# SKMEDIMG_DATA, else None.)
+# sphinx_gallery_start_ignore
 folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKMEDIMG_DATA")
 if folder and (Path(folder) / "brain_tumor_mri" / "Training").is_dir():
     folder = Path(folder) / "brain_tumor_mri" / "Training"
+# sphinx_gallery_end_ignore
 if folder:
     data = load_image_folder(folder)
     X, y = data.filenames, data.labels

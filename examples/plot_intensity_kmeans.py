@@ -38,11 +38,18 @@ from skmedimg.datasets import make_phantoms
 from skmedimg.utils import IMAGE_EXTENSIONS
 
 # SKMEDIMG_EXAMPLES_FAST=1 (the test suite's fast mode) uses fewer images.
+# (Hidden here: FAST, a quicker run when SKMEDIMG_EXAMPLES_FAST=1.)
+# sphinx_gallery_start_ignore
 FAST = os.environ.get("SKMEDIMG_EXAMPLES_FAST", "0") not in ("", "0")
+# sphinx_gallery_end_ignore
 n_images = 120 if FAST else 300
+# (Hidden here: folder, a data folder given on the command line or in
+# SKMEDIMG_DATA, else None.)
+# sphinx_gallery_start_ignore
 folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKMEDIMG_DATA")
 if folder and (Path(folder) / "brain_tumor_mri" / "Training").is_dir():
     folder = Path(folder) / "brain_tumor_mri" / "Training"
+# sphinx_gallery_end_ignore
 
 if folder:
     paths = sorted(
@@ -93,8 +100,11 @@ for k, inertia, silhouette in zip(
 print(f"highest silhouette at k = {scores.best_k}")
 
 axes = plot_elbow_silhouette(scores)
+# (Hidden here: out_dir, the folder of the saved figures, SKMEDIMG_EXAMPLES_OUT.)
+# sphinx_gallery_start_ignore
 out_dir = Path(os.environ.get("SKMEDIMG_EXAMPLES_OUT", "."))
 out_dir.mkdir(parents=True, exist_ok=True)
+# sphinx_gallery_end_ignore
 png = out_dir / "intensity_kmeans_elbow_silhouette.png"
 axes[0].figure.savefig(png, dpi=100)
 print(f"saved {png}")

@@ -36,9 +36,13 @@ import numpy as np
 
 from skmedimg.datasets import load_medmnist, make_phantoms
 
+# (Hidden here: FAST, a quicker run when SKMEDIMG_EXAMPLES_FAST=1, and
+# out_dir, the folder of the saved figures, SKMEDIMG_EXAMPLES_OUT.)
+# sphinx_gallery_start_ignore
 FAST = os.environ.get("SKMEDIMG_EXAMPLES_FAST", "0") not in ("", "0")
 out_dir = Path(os.environ.get("SKMEDIMG_EXAMPLES_OUT", "."))
 out_dir.mkdir(parents=True, exist_ok=True)
+# sphinx_gallery_end_ignore
 image_size = 64 if FAST else 128
 data_home = Path(sys.argv[1]) if len(sys.argv) > 1 else None
 if data_home is not None and data_home.suffix == ".npz":

@@ -33,15 +33,23 @@ import numpy as np
 from skmedimg.datasets import make_phantoms
 from skmedimg.utils import IMAGE_EXTENSIONS, read_image_sizes
 
+# (Hidden here: FAST, a quicker run when SKMEDIMG_EXAMPLES_FAST=1, and
+# out_dir, the folder of the saved figures, SKMEDIMG_EXAMPLES_OUT.)
+# sphinx_gallery_start_ignore
 FAST = os.environ.get("SKMEDIMG_EXAMPLES_FAST", "0") not in ("", "0")
 out_dir = Path(os.environ.get("SKMEDIMG_EXAMPLES_OUT", "."))
 out_dir.mkdir(parents=True, exist_ok=True)
+# sphinx_gallery_end_ignore
 size = 96 if FAST else 160
 
+# (Hidden here: folder, a data folder given on the command line or in
+# SKMEDIMG_DATA, else None.)
+# sphinx_gallery_start_ignore
 folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKMEDIMG_DATA")
 shared = Path(folder or "") / "brain_tumor_mri_testing_original" / "Testing"
 if folder and shared.is_dir():
     folder = shared
+# sphinx_gallery_end_ignore
 
 if folder:
     paths = sorted(

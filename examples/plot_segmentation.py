@@ -38,10 +38,17 @@ import numpy as np
 from skmedimg.datasets import load_drive, make_segmentation_phantoms
 from skmedimg.utils import read_images, read_masks
 
+# (Hidden here: FAST, a quicker run when SKMEDIMG_EXAMPLES_FAST=1, and
+# out_dir, the folder of the saved figures, SKMEDIMG_EXAMPLES_OUT.)
+# sphinx_gallery_start_ignore
 FAST = os.environ.get("SKMEDIMG_EXAMPLES_FAST", "0") not in ("", "0")
 out_dir = Path(os.environ.get("SKMEDIMG_EXAMPLES_OUT", "."))
 out_dir.mkdir(parents=True, exist_ok=True)
+# sphinx_gallery_end_ignore
 
+# (Hidden here: folder, a data folder given on the command line or in
+# SKMEDIMG_DATA, else None.)
+# sphinx_gallery_start_ignore
 folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SKMEDIMG_DATA")
 if folder and (Path(folder) / "drive_training").is_dir():
     folder = Path(folder) / "drive_training"
@@ -53,6 +60,7 @@ if folder and (Path(folder) / "1st_manual").is_dir():
     names = {1: "vessel"}
     roi_size, max_epochs = (96, 96), (20 if FAST else 150)
     print(f"DRIVE: {len(X)} images of {X.shape[1]} x {X.shape[2]} pixels")
+# sphinx_gallery_end_ignore
 else:
     X, y = make_segmentation_phantoms(
         24 if FAST else 60, image_size=64, n_classes=3, random_state=0
