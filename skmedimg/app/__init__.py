@@ -28,11 +28,6 @@ from ._server import (
 )
 
 __all__ = [
-    "DEFAULT_LOW_CONFIDENCE_MARGIN",
-    "DEFAULT_MAX_PIXELS",
-    "DEFAULT_MAX_UPLOAD_MB",
-    "MODEL_EXTENSIONS",
-    "add_serve_parser",
     "create_app",
     "load_model_card",
     "load_models",

@@ -263,7 +263,7 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
         that is the output of the last stage after its residual sums
         (``layer4`` of a ResNet, ``bn2`` after an EfficientNet's head
         convolution), which is what Grad-CAM papers use. This is deliberately
-        not :func:`~skmedimg.neural.find_last_conv`: in a ResNet the last
+        not ``find_last_conv``: in a ResNet the last
         convolution to run is a shortcut's downsampling, which sees only the
         residual branch.
     batch_size : int, default=16

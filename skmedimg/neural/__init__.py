@@ -13,7 +13,11 @@
 
 ``loaded_precision``, ``resolve_loading_device`` and ``torch_random`` are
 package-internal: the segmentation estimators share them; they are not part
-of the public API.
+of the public API. Nor are the helpers the estimators are built from
+(``make_augment``, ``check_model_name``, ``find_last_conv``,
+``freeze_backbone``, ``keep_frozen_in_eval``, ``load_weights``): they stay
+importable from here, but ``CNNClassifier``'s parameters (``augment``,
+``freeze``, ``pretrained``) and :func:`resolve_weights` are the public way.
 """
 
 from ._augment import AUGMENT_PRESETS, BatchAugment, make_augment
@@ -59,19 +63,13 @@ __all__ = [
     "load_model",
     "plan_recipe",
     "RECIPES",
-    "make_augment",
     "save_model",
     "SHIPPED_WEIGHTS",
     "WeightsNotFoundError",
     "autocast",
-    "check_model_name",
     "create_backbone",
     "create_custom_backbone",
-    "find_last_conv",
-    "freeze_backbone",
-    "keep_frozen_in_eval",
     "list_stages",
-    "load_weights",
     "resolve_device",
     "resolve_precision",
     "resolve_weights",

@@ -844,7 +844,7 @@ callable or None, default="auto"
         rotation 10, zoom 0.1, shifts 0.05: the fine-tune recipe's), a
         :class:`BatchAugment`,
         or a torchvision v2 transform applied per image (see
-        :func:`make_augment`).
+        ``make_augment``).
     image_size : int or tuple (height, width), None or "auto", default="auto"
         Size the images are resized to; ``None`` takes the backbone's
         ``input_size`` from timm's data config (224 for most); ``"auto"``

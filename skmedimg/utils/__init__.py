@@ -3,8 +3,8 @@
 Besides the public names of ``__all__``, this module is where the other
 subpackages find what they share (package-internal, not part of the public
 API, may change without deprecation): ``check_size``, ``item_name``,
-``overlapped``, ``read_chunked``, ``as_image_cache`` and the cache entry
-helpers ``HEADER_SIZE``, ``entry_crc_ok`` and ``read_entry``. No subpackage
+``overlapped``, ``read_chunked``, ``as_image_cache``, ``resolve_verbose``
+(the rule of ``verbose="auto"``) and the cache entry helpers ``HEADER_SIZE``, ``entry_crc_ok`` and ``read_entry``. No subpackage
 imports another's private modules (``tests/test_layering.py``).
 """
 
@@ -38,5 +38,4 @@ __all__ = [
     "read_images",
     "read_masks",
     "read_volume",
-    "resolve_verbose",
 ]
