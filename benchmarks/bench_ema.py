@@ -79,7 +79,7 @@ def time_updates(update, model, steps, device):
 
 
 def ours(model):
-    from skmedimg.neural._classifier import _ImageNet
+    from skmedimg.neural._net import _ImageNet
 
     live = [p for p in model.parameters() if p.requires_grad]
     for module in model.modules():

@@ -35,7 +35,7 @@ from ._backbone import (
     resolve_weights,
     shipped_weights_path,
 )
-from ._classifier import CNNClassifier, ImageClassifierModule
+from ._classifier import CNNClassifier
 from ._device import (
     autocast,
     loaded_precision,
@@ -45,6 +45,7 @@ from ._device import (
 )
 from ._features import CNNFeatureExtractor
 from ._losses import FalseNegativeLoss, FocalLoss
+from ._module import ImageClassifierModule
 from ._persist import load_model, save_model
 from ._random import torch_random
 from ._recipes import RECIPES, plan_recipe

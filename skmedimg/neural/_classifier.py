@@ -1,4 +1,9 @@
-"""CNNClassifier: transfer learning over timm backbones as a scikit-learn classifier."""
+"""CNNClassifier: transfer learning over timm backbones as a scikit-learn classifier.
+
+The estimator only: its torch module is in ``_module.py``, its skorch net in
+``_net.py``, the net's callbacks in ``_callbacks.py`` and the loop that runs a
+backbone over images for inference in ``_runner.py``.
+"""
 
 from __future__ import annotations
 
@@ -18,28 +23,18 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
-from skorch import NeuralNetClassifier
-from skorch.callbacks import (
-    Callback,
-    EarlyStopping,
-    EpochTimer,
-    LRScheduler,
-    PassthroughScoring,
-)
-from skorch.dataset import unpack_data
+from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.helper import predefined_split
-from skorch.utils import TeeGenerator
 from torch import nn
 
-from ..utils import check_size as _check_size
 from ..utils import check_images, check_labels, read_image_sizes, resolve_verbose
+from ..utils import check_size as _check_size
 from ._augment import AUGMENT_PRESETS, make_augment
 from ._backbone import (
     create_backbone,
     create_custom_backbone,
     freeze_backbone,
     is_custom_model,
-    keep_frozen_in_eval,
     model_label,
 )
 from ._cache import (
@@ -49,6 +44,13 @@ from ._cache import (
     memory_location,
     open_store,
 )
+from ._callbacks import (  # noqa: F401  (pickles of earlier versions name them here)
+    BUDGET_TRAINING_FRACTION,
+    _compress_onecycle,
+    _EpochMetrics,
+    _EpochProgressBar,
+    _TimeBudget,
+)
 from ._data import (
     TensorBatchIterator,
     TensorDataset,
@@ -57,12 +59,28 @@ from ._data import (
     read_chunk,
     read_training_images,
 )
-from ._device import autocast, loaded_precision, resolve_device, resolve_precision
+from ._device import (
+    autocast,
+    loaded_precision,
+    resolve_device,
+    resolve_loading_device,
+    resolve_precision,
+)
 from ._device_lock import device_lock, release_cached_memory
+from ._json import from_json, jsonable
 from ._linear_head import fit_logistic_head
 from ._losses import FalseNegativeLoss, FocalLoss
+from ._module import (  # noqa: F401  (pickles of earlier versions name them here)
+    ImageClassifierModule,
+    make_head,
+    pooled_width,
+    softmax,
+    uses_channels_last,
+)
+from ._net import _ImageNet
 from ._random import torch_random
 from ._recipes import (
+    PLAIN,
     RECIPE_PARAMS,
     RECIPES,
     describe,
@@ -70,7 +88,7 @@ from ._recipes import (
     plan_recipe,
 )
 
-__all__ = ["CNNClassifier"]
+__all__ = ["CNNClassifier", "ImageClassifierModule"]
 
 #: Prefixes of the routed ``**kwargs`` parameters and where they go.
 ROUTED_PREFIXES = {
@@ -101,8 +119,9 @@ _TTA_VIEWS = {
 #: Images decoded at a time by predict_proba, in batches.
 _PREDICT_CHUNK_BATCHES = 16
 
-#: Device types where the module runs in channels-last memory format.
-_CHANNELS_LAST_DEVICES = ("cuda", "cpu")
+#: The predict non-linearity under its earlier name, for nets pickled by
+#: earlier versions.
+_softmax = softmax
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -110,25 +129,6 @@ _OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
-
-
-# --------------------------------------------------------------------------
-# The torch module: uint8 images -> normalised -> backbone -> head
-# --------------------------------------------------------------------------
-
-
-def _softmax(logits):
-    return torch.softmax(logits, dim=-1)
-
-
-def _pooled_width(backbone):
-    """Width of the backbone's output with ``num_classes=0``.
-
-    timm's ``num_features`` is the width before the pre-logits layers; models
-    with a ``conv_head`` after pooling (MobileNetV3: 576 -> 1024) output
-    ``head_hidden_size`` features.
-    """
-    return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
 
 
 _AUTO = StrOptions({"auto"})
@@ -156,468 +156,6 @@ def _source_side(X, n_probe=64):
         return None
     sides = [max(int(h), int(w)) for h, w in np.asarray(sizes).reshape(-1, 2)]
     return int(np.median(sides)) if sides else None
-
-
-def _make_head(n_features, hidden, n_classes, dropout):
-    layers = []
-    for width in hidden:
-        if dropout:
-            layers.append(nn.Dropout(dropout))
-        layers += [nn.Linear(n_features, int(width)), nn.ReLU()]
-        n_features = int(width)
-    if dropout:
-        layers.append(nn.Dropout(dropout))
-    layers.append(nn.Linear(n_features, n_classes))
-    return nn.Sequential(*layers)
-
-
-class ImageClassifierModule(nn.Module):
-    """A timm backbone and a head, taking uint8 image batches.
-
-    ``forward`` takes ``(n_samples, height, width, n_channels)`` uint8 (or
-    float in ``[0, 255]``) images on the device (one channel is repeated to
-    the backbone's channels), scales them to ``[0, 1]``,
-    augments them in training mode, normalises them with the backbone's mean
-    and std and runs backbone and head. A 2-D input is taken as pooled
-    features (the frozen-backbone cache) and goes to the head directly.
-    Logits are returned in float32.
-
-    Parameters
-    ----------
-    backbone : torch.nn.Module
-        A timm model with ``num_classes=0``.
-    head : torch.nn.Module
-        Maps pooled features to logits.
-    mean, std : sequence of float
-        Normalisation, from timm's data config.
-    augment : torch.nn.Module, default=None
-        Applied to float ``[0, 1]`` batches in training mode only.
-    frozen : list of str, default=()
-        Backbone modules kept in eval mode whatever ``train()`` says (see
-        :func:`freeze_backbone`).
-    channels_last : bool, default=False
-        Use the channels-last memory format (faster convolutions on GPUs and
-        on the CPUs measured in ``benchmarks/RESULTS.md``).
-
-    Attributes
-    ----------
-    tta : tuple of tuple of int
-        Test-time views, as the image axes each one flips (``()`` is the
-        image itself). Empty (the default): none. When set, an image batch
-        in eval mode gives the log of the views' mean probabilities, whose
-        softmax is that mean. ``CNNClassifier`` sets it while predicting.
-    """
-
-    tta = ()
-
-    def __init__(
-        self, backbone, head, mean, std, augment=None, frozen=(), channels_last=False
-    ):
-        super().__init__()
-        self.backbone = backbone
-        self.head = head
-        self.augment = augment
-        self.frozen = list(frozen)
-        self.channels_last = bool(channels_last)
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1).float())
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1).float())
-
-    def __getstate__(self):
-        # A module compiled in place (``Module.compile``) holds the compiled
-        # callable, which does not pickle: an unpickled module runs eagerly.
-        state = super().__getstate__()
-        state.pop("_compiled_call_impl", None)
-        return state
-
-    def train(self, mode=True):
-        """Set training mode, keeping frozen backbone modules in eval mode."""
-        super().train(mode)
-        keep_frozen_in_eval(self.backbone, self.frozen)
-        return self
-
-    def preprocess(self, x):
-        """Turn an image batch into the normalised float input of the backbone."""
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)
-        if x.shape[1] == 1 and self.mean.shape[1] > 1:
-            # Gray images held with one channel (color="gray"): repeated to
-            # the backbone's channels here, as a view; the normalisation
-            # below writes the repeated batch.
-            x = x.expand(-1, self.mean.shape[1], -1, -1)
-            if self.training and self.augment is not None:
-                x = x.contiguous(memory_format=torch.channels_last)
-        if self.training and self.augment is not None:
-            # In float32: under bf16 autocast, affine_grid's matmul would round
-            # the sampling coordinates (by up to a pixel at 512 px).
-            with torch.autocast(x.device.type, enabled=False):
-                x = self.augment(x)
-        x = (x - self.mean) / self.std
-        # permute() left a channels-last layout: keep it where convolutions
-        # like it (GPUs, and CPUs with oneDNN: 1.1-1.6x faster training of
-        # ResNet / EfficientNet / DenseNet / MobileNet than NCHW, measured
-        # with torch 2.14 on an AMD EPYC), make it plain NCHW elsewhere.
-        memory_format = (
-            torch.channels_last if self.channels_last else torch.contiguous_format
-        )
-        return x.contiguous(memory_format=memory_format)
-
-    def features(self, x):
-        """Pooled backbone features of an image batch."""
-        return self.backbone(self.preprocess(x))
-
-    def _logits(self, x):
-        features = x if x.ndim == 2 else self.features(x)
-        return self.head(features.to(self.head[-1].weight.dtype)).float()
-
-    def forward(self, x):
-        """Logits (float32) of an image batch or of a batch of pooled features."""
-        if not self.tta or self.training or x.ndim == 2:
-            return self._logits(x)
-        # uint8 (batch, height, width, channels): flips of axes 1 and 2
-        proba = sum(
-            torch.softmax(self._logits(x.flip(dims) if dims else x), dim=-1)
-            for dims in self.tta
-        )
-        return torch.log(proba / len(self.tta))
-
-
-# --------------------------------------------------------------------------
-# skorch pieces
-# --------------------------------------------------------------------------
-
-
-class _ImageNet(NeuralNetClassifier):
-    """skorch net with autocast, trainable-only parameters and device batches.
-
-    Parameters beyond NeuralNetClassifier's: ``amp_dtype`` (autocast dtype or
-    None), ``shuffle_seed`` (seed of the training permutation generator) and
-    ``ema`` (decay of an exponential moving average of the weights, or None).
-
-    With ``ema``, the module holds the raw weights while it trains and the
-    averaged ones whenever it does not: during validation (so validation
-    scores, early stopping and its checkpoints see the averaged model) and
-    after training.
-
-    The average is ours rather than ``torch.optim.swa_utils.AveragedModel``
-    or timm's ``ModelEmaV3`` because it keeps only the tensors that training
-    changes and swaps them into the module in place, where both libraries
-    hold a deep copy of the whole module: measured in
-    ``benchmarks/bench_ema.py`` (``results/ema.json``, EfficientNet-Lite0 on
-    a CPU), an update took 3.7-4.9 times less time than theirs when every
-    weight trains, and with a frozen backbone (the linear-probe recipe) it
-    held 0.02 MB instead of 13 MB and took about 1 % of their time.
-    """
-
-    def __init__(self, *args, amp_dtype=None, shuffle_seed=0, ema=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.amp_dtype = amp_dtype
-        self.shuffle_seed = shuffle_seed
-        self.ema = ema
-
-    @property
-    def _default_callbacks(self):
-        return [
-            ("epoch_timer", EpochTimer()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("valid_loss", PassthroughScoring(name="valid_loss")),
-        ]
-
-    def initialize(self):
-        super().initialize()
-        self.shuffle_generator_ = torch.Generator().manual_seed(int(self.shuffle_seed))
-        use_scaler = self.amp_dtype == torch.float16
-        self.grad_scaler_ = torch.amp.GradScaler("cuda", enabled=use_scaler)
-        # skorch pickles ``module_``, ``criterion_`` and ``optimizer_`` apart,
-        # with a map_location, so that a net fitted on a GPU unpickles on a
-        # machine without one. Other attributes hold the same device tensors:
-        # ``module`` and ``criterion`` are the very instances (given
-        # initialised), the callbacks hold the optimizer and its state (a
-        # learning-rate scheduler), and an fp16 gradient scaler its scale.
-        # Pickled in the same stream as ``module_``, a shared instance is
-        # also written once, not twice.
-        for name in ("module", "criterion", "callbacks", "grad_scaler_"):
-            if name not in self.cuda_dependent_attributes_:
-                self.cuda_dependent_attributes_ = [
-                    *self.cuda_dependent_attributes_,
-                    name,
-                ]
-        return self
-
-    def _set_training(self, training=True):
-        # skorch sets the mode of every module before every batch. Walking
-        # the hundreds of modules of a backbone (and putting its frozen part
-        # back in eval mode) costs more than a step of a linear head on
-        # cached features, so the mode is set only when it changes.
-        for name in self._modules + self._criteria:
-            module = getattr(self, name + "_")
-            if isinstance(module, torch.nn.Module) and module.training != training:
-                module.train(training)
-
-    def get_all_learnable_params(self):
-        for name, param in super().get_all_learnable_params():
-            if param.requires_grad:
-                yield name, param
-
-    def get_iterator(self, dataset, training=False):
-        # The device is injected here, not stored as an iterator parameter, so
-        # that a net unpickled on a CPU-only machine iterates on the CPU.
-        iterator = super().get_iterator(dataset, training=training)
-        if isinstance(iterator, TensorBatchIterator):
-            iterator.device = torch.device(self.device)
-            if training and iterator.shuffle and iterator.generator is None:
-                iterator.generator = self.shuffle_generator_
-        return iterator
-
-    def infer(self, x, **fit_params):
-        with autocast(self.device, self.amp_dtype):
-            return super().infer(x, **fit_params)
-
-    # -------------------------------------------------- weight averaging
-
-    def _ema_tensors(self):
-        """Return the tensors that training changes, to be averaged.
-
-        They are the trainable parameters and the floating-point buffers
-        (BatchNorm statistics) of modules in training mode. Frozen parts are
-        left out: their average is themselves.
-        """
-        self._set_training(True)
-        tensors = [p for p in self.module_.parameters() if p.requires_grad]
-        for module in self.module_.modules():
-            if module.training:
-                tensors.extend(
-                    b
-                    for b in module.buffers(recurse=False)
-                    if b is not None and b.is_floating_point()
-                )
-        return tensors
-
-    def _ema_use(self, averaged):
-        """Put the averaged (True) or the raw (False) weights in the module."""
-        if not self.ema or getattr(self, "ema_state_", None) is None:
-            return
-        state = self.ema_state_
-        if state["averaged_in"] == averaged:
-            return
-        with torch.no_grad():
-            for live, other in zip(state["live"], state["other"], strict=True):
-                held = live.detach().clone()
-                live.detach().copy_(other)
-                other.copy_(held)
-        state["averaged_in"] = averaged
-
-    def _ema_update(self):
-        """Take one step of the average.
-
-        The decay warms up as ``min(ema, (1 + t) / (10 + t))`` at step
-        ``t``, so that the first, untrained weights fade quickly in short
-        trainings.
-        """
-        state = self.ema_state_
-        t = state["steps"]
-        decay = min(float(self.ema), (1.0 + t) / (10.0 + t))
-        with torch.no_grad():
-            live = [tensor.detach() for tensor in state["live"]]
-            torch._foreach_lerp_(state["other"], live, 1.0 - decay)
-        state["steps"] = t + 1
-
-    def notify(self, method_name, **cb_kwargs):
-        if self.ema and method_name == "on_train_end":
-            # The averaged weights are the model; early stopping's on_train_end
-            # may then load its best checkpoint, itself an averaged one.
-            self._ema_use(True)
-            super().notify(method_name, **cb_kwargs)
-            self.ema_state_ = None  # the raw weights are not kept
-            return
-        super().notify(method_name, **cb_kwargs)
-
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        # skorch's loop calls loss.item() after every batch, which makes the
-        # host wait for the GPU once per batch. Here the losses stay on the
-        # device and are written to the batch history at the end of the
-        # epoch (callbacks see them from on_epoch_end on), so the host keeps
-        # queueing work ahead of the GPU.
-        if iterator is None:
-            return
-        if self.ema:
-            if getattr(self, "ema_state_", None) is None:
-                live = self._ema_tensors()
-                self.ema_state_ = {
-                    "live": live,
-                    "other": [t.detach().clone() for t in live],
-                    "averaged_in": False,
-                    "steps": 0,
-                }
-            self._ema_use(not training)
-        losses = []
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            losses.append(step["loss"].detach())
-            self.history.record_batch(prefix + "_batch_size", len(batch[0]))
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-        rows = self.history[-1]["batches"][-len(losses) :] if losses else []
-        values = torch.stack(losses).float().cpu().tolist() if losses else []
-        for row, value in zip(rows, values, strict=True):
-            row[prefix + "_loss"] = value
-        self.history.record(prefix + "_batch_count", len(losses))
-
-    def predict_proba(self, X):
-        # Outputs stay on the device and come back once, not once per batch;
-        # inference_mode skips autograd's version counters.
-        nonlin = self._get_predict_nonlinearity()
-        with torch.inference_mode():
-            outputs = [
-                nonlin(yp) for yp in self.forward_iter(X, training=False, device=None)
-            ]
-            return torch.cat(outputs).float().cpu().numpy()
-
-    def train_step_single(self, batch, **fit_params):
-        if not self.grad_scaler_.is_enabled():
-            return super().train_step_single(batch, **fit_params)
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        self.grad_scaler_.scale(loss).backward()
-        return {"loss": loss, "y_pred": y_pred}
-
-    def train_step(self, batch, **fit_params):
-        if not self.grad_scaler_.is_enabled():
-            step = super().train_step(batch, **fit_params)
-        else:
-            self._zero_grad_optimizer()
-            step = self.train_step_single(batch, **fit_params)
-            # Unscaled before callbacks see them (gradient clipping), as
-            # skorch's own step tells them: GradScaler.step does not unscale
-            # again, and skips the step if they hold inf or NaN.
-            self.grad_scaler_.unscale_(self.optimizer_)
-            self.notify(
-                "on_grad_computed",
-                named_parameters=TeeGenerator(self.get_all_learnable_params()),
-                batch=batch,
-                training=True,
-            )
-            self.grad_scaler_.step(self.optimizer_)
-            self.grad_scaler_.update()
-        if self.ema:
-            self._ema_update()
-        return step
-
-
-class _EpochMetrics(Callback):
-    """Record accuracy (train and valid) and the learning rate of each epoch."""
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.lr_ = float(net.optimizer_.param_groups[0]["lr"])
-        self.counts_ = {True: [0, 0], False: [0, 0]}
-        self.correct_ = {True: None, False: None}
-
-    def on_batch_end(self, net, batch, training, **kwargs):
-        y_pred = kwargs.get("y_pred")
-        y = batch[1]
-        if y_pred is None or y is None:
-            return
-        hits = (y_pred.argmax(dim=-1) == y.to(y_pred.device)).sum()
-        prev = self.correct_[training]
-        self.correct_[training] = hits if prev is None else prev + hits
-        self.counts_[training][1] += len(y)
-
-    def on_epoch_end(self, net, **kwargs):
-        for training, name in ((True, "train_acc"), (False, "valid_acc")):
-            total = self.counts_[training][1]
-            if total:
-                net.history.record(name, float(self.correct_[training]) / total)
-        net.history.record("lr", self.lr_)
-        self.correct_ = {True: None, False: None}  # no device tensors kept
-
-
-class _EpochProgressBar(Callback):
-    """A tqdm bar with one step per epoch, showing loss and accuracy."""
-
-    def __init__(self, desc="CNNClassifier"):
-        self.desc = desc
-
-    def on_train_begin(self, net, **kwargs):
-        from tqdm.auto import tqdm
-
-        self.bar_ = tqdm(total=net.max_epochs, desc=self.desc, unit="epoch")
-
-    def on_epoch_end(self, net, **kwargs):
-        row = net.history[-1]
-        keys = ("train_loss", "train_acc", "valid_loss", "valid_acc")
-        self.bar_.set_postfix({k: f"{row[k]:.4f}" for k in keys if k in row})
-        self.bar_.update(1)
-
-    def on_train_end(self, net, **kwargs):
-        self.bar_.close()
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("bar_", None)
-        return state
-
-
-#: Share of ``time_budget`` (counted from the start of ``fit``) by which a
-#: ``recipe="auto"`` fine-tune ends its last epoch; the rest is for the
-#: predictions that usually follow.
-BUDGET_TRAINING_FRACTION = 0.9
-
-
-class _TimeBudget(Callback):
-    """Shorten a fine-tune that runs slower than planned, within its budget.
-
-    ``recipe="auto"`` plans its epochs from a few measured steps; when the
-    device turns out slower (another job started, a thermal limit), the
-    planned epochs would overrun the time budget. After each epoch this
-    projects the end from the epochs so far; when it falls after
-    ``deadline`` (a ``time.perf_counter`` value), training stops after the
-    epochs that still fit (at least one more), and a one-cycle schedule is
-    compressed to end there, so the last epoch still anneals the rate.
-    """
-
-    def __init__(self, deadline):
-        self.deadline = deadline
-
-    def on_train_begin(self, net, **kwargs):
-        self.start_ = time.perf_counter()
-        self.planned_ = int(net.max_epochs)
-        self.stop_after_ = None
-
-    def on_epoch_end(self, net, **kwargs):
-        done = len(net.history)
-        if self.stop_after_ is not None:
-            if done >= self.stop_after_:
-                raise KeyboardInterrupt  # skorch ends training as for EarlyStopping
-            return
-        now = time.perf_counter()
-        per_epoch = (now - self.start_) / max(done, 1)
-        left = self.planned_ - done
-        if left <= 0 or now + per_epoch * left <= self.deadline:
-            return
-        more = max(1, int((self.deadline - now) // per_epoch))
-        self.stop_after_ = done + more
-        scheduler = dict(net.callbacks_).get("lr_scheduler")
-        onecycle = getattr(scheduler, "lr_scheduler_", None)
-        if isinstance(onecycle, torch.optim.lr_scheduler.OneCycleLR):
-            _compress_onecycle(onecycle, self.stop_after_ / self.planned_)
-
-
-def _compress_onecycle(scheduler, fraction):
-    """End a running OneCycleLR after ``fraction`` of its steps."""
-    step = scheduler.last_epoch
-    total = max(step + 1, int(round(scheduler.total_steps * fraction)))
-    phases = scheduler._schedule_phases
-    if len(phases) != 2:  # three-phase schedules are not compressed
-        return
-    if step < phases[0]["end_step"]:  # still warming up: a shorter warm-up
-        warm = 0.3 * total - 1
-        if warm <= step:  # none left: anneal from the rate reached
-            for group in scheduler.optimizer.param_groups:
-                group["max_lr"] = group["lr"]
-            warm = float(step)
-        phases[0]["end_step"] = warm
-    phases[1]["end_step"] = total - 1
-    scheduler.total_steps = total
 
 
 class _NetCallbacks:
@@ -1330,7 +868,7 @@ callable or None, default="auto"
             self.device_ = device
         device = self.device_
         net.amp_dtype = loaded_precision(self.precision, device)
-        net.module_.channels_last = device.type in _CHANNELS_LAST_DEVICES
+        net.module_.channels_last = uses_channels_last(device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1502,7 +1040,7 @@ callable or None, default="auto"
             dataset=TensorDataset,
             train_split=None if valid is None else predefined_split(valid),
             callbacks=self._callbacks(valid is not None, steps_per_epoch),
-            predict_nonlinearity=_softmax,
+            predict_nonlinearity=softmax,
             classes=list(range(len(self.classes_))),
             device=str(device),
             verbose=0,
@@ -1530,7 +1068,7 @@ callable or None, default="auto"
                 for key, value in sorted(self._check_routed_params()["module"].items())
             },
         )
-        return open_store(self.memory, settings, _pooled_width(module.backbone))
+        return open_store(self.memory, settings, pooled_width(module.backbone))
 
     def _frozen_features(
         self, module, images, device, amp_dtype, store, progress=False
@@ -1554,8 +1092,8 @@ callable or None, default="auto"
         """Freeze the backbone and wrap it with a new head (fit and load_model)."""
         head = () if self.head is None else tuple(self.head)
         frozen = freeze_backbone(backbone, self._p("freeze"))
-        head_module = _make_head(
-            _pooled_width(backbone), head, n_classes, float(self.dropout)
+        head_module = make_head(
+            pooled_width(backbone), head, n_classes, float(self.dropout)
         )
         return ImageClassifierModule(
             backbone,
@@ -1564,7 +1102,7 @@ callable or None, default="auto"
             std=config["std"],
             augment=make_augment(copy.deepcopy(self._p("augment"))),
             frozen=frozen,
-            channels_last=torch.device(device).type in _CHANNELS_LAST_DEVICES,
+            channels_last=uses_channels_last(device),
         )
 
     def _plan(self, given, backbone, config, X, amp_dtype, routed):
@@ -1595,11 +1133,11 @@ callable or None, default="auto"
         def step_cost(size, train):
             probe = ImageClassifierModule(
                 backbone,
-                _make_head(_pooled_width(backbone), (), 2, 0.0),
+                make_head(pooled_width(backbone), (), 2, 0.0),
                 mean=config["mean"],
                 std=config["std"],
                 augment=make_augment("standard") if train else None,
-                channels_last=self.device_.type in _CHANNELS_LAST_DEVICES,
+                channels_last=uses_channels_last(self.device_),
             )
             return measure_step_cost(
                 probe,
@@ -1945,6 +1483,106 @@ callable or None, default="auto"
                 "larger validation_fraction, or early_stopping=None."
             ) from None
 
+    # ------------------------------------------------------------ save / load
+
+    def _fitted_config(self):
+        """Return the fitted state as JSON types, and the module's tensors.
+
+        :func:`~skmedimg.neural.save_model` writes both into its file;
+        :meth:`_set_fitted_config` and :meth:`_load_network` restore them.
+        """
+        check_is_fitted(self)
+        classes = self.classes_
+        module = self.net_.module_
+        config = {
+            "classes": classes.tolist(),
+            "classes_dtype": classes.dtype.str if classes.dtype != object else "object",
+            "image_size": list(self.image_size_),
+            "data_config": jsonable(self.data_config_),
+            "weights_source": self.weights_source_,
+            "history": self.history_,
+            "n_epochs": self.n_epochs_,
+            "best_epoch": self.best_epoch_,
+            "frozen": module.frozen,
+            "recipe": self.recipe_,
+            "recipe_params": jsonable(self.recipe_params_),
+            "recipe_reason": self.recipe_reason_,
+        }
+        tensors = {
+            key: value.detach().to("cpu").contiguous().clone()
+            for key, value in module.state_dict().items()
+        }
+        return config, tensors
+
+    def _set_fitted_config(self, config):
+        """Restore the fitted attributes that :meth:`_fitted_config` wrote.
+
+        The network is built by :meth:`_load_network` afterwards. Raises
+        ``KeyError``, ``TypeError`` or ``ValueError`` on a damaged
+        configuration.
+        """
+        dtype = config["classes_dtype"]
+        self.classes_ = np.array(
+            config["classes"], dtype=object if dtype == "object" else np.dtype(dtype)
+        )
+        self.image_size_ = tuple(config["image_size"])
+        data_config = from_json(config["data_config"])
+        for key in ("input_size", "mean", "std"):
+            if isinstance(data_config.get(key), list):
+                data_config[key] = tuple(data_config[key])
+        self.data_config_ = data_config
+        self.weights_source_ = config["weights_source"]
+        self.history_ = config["history"]
+        self.n_epochs_ = config["n_epochs"]
+        self.best_epoch_ = config["best_epoch"]
+        if "recipe_params" in config:
+            resolved = from_json(config["recipe_params"])
+            self.recipe_ = config["recipe"]
+            self.recipe_reason_ = config["recipe_reason"]
+        else:  # written before recipes existed: every parameter was explicit
+            params = self.get_params(deep=False)
+            resolved = {**PLAIN, **{k: v for k, v in params.items() if k in PLAIN}}
+            self.recipe_ = None
+            self.recipe_reason_ = "saved before recipes existed"
+        if isinstance(resolved.get("image_size"), list):
+            resolved["image_size"] = tuple(resolved["image_size"])
+        self.recipe_params_ = resolved
+        self._check_routed_params()  # a damaged routed parameter fails here
+        return self
+
+    def _load_network(self, tensors):
+        """Build the module and the net around saved weights (``load_model``).
+
+        Raises ``RuntimeError`` when ``tensors`` do not fit the configuration.
+        """
+        routed = self._check_routed_params()
+        device = resolve_loading_device(self.device, what="the saved model")
+        self.device_ = device
+        with torch_random():  # random weights, replaced by the saved ones
+            backbone, _ = create_backbone(
+                self.model_name,
+                pretrained=False,
+                image_size=self.recipe_params_["image_size"],
+                **routed["module"],
+            )
+            module = self._make_module(
+                backbone, self.data_config_, len(self.classes_), device
+            )
+        module.load_state_dict(tensors, strict=True)
+        module.to(device)
+        net = self._build_net(
+            module,
+            nn.CrossEntropyLoss(),
+            routed=routed,
+            device=device,
+            amp_dtype=loaded_precision(self.precision, device),
+            seed=0,
+            batch_size=int(self.batch_size),
+        )
+        net.initialize()
+        self.net_ = net
+        return self
+
     # ---------------------------------------------------------------- predict
 
     def predict_proba(self, X):
@@ -2006,7 +1644,7 @@ callable or None, default="auto"
             self.net_.amp_dtype
         ):
             return None  # loaded elsewhere (a GPU model on a CPU, say)
-        width = _pooled_width(self.net_.module_.backbone)
+        width = pooled_width(self.net_.module_.backbone)
         return open_store(self.memory, settings, width)
 
     def predict(self, X):

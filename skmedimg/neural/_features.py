@@ -18,8 +18,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..utils import check_size as _check_size
 from ..utils import check_images
+from ..utils import check_size as _check_size
 from ._backbone import create_backbone, list_stages
 from ._cache import (
     cached_rows,
@@ -28,7 +28,6 @@ from ._cache import (
     memory_location,
     open_store,
 )
-from ._classifier import ImageClassifierModule
 from ._data import TensorBatchIterator, TensorDataset, decode_chunks, read_chunk
 from ._device import (
     autocast,
@@ -38,6 +37,7 @@ from ._device import (
     resolve_precision,
 )
 from ._device_lock import device_lock
+from ._module import ImageClassifierModule
 from ._random import torch_random
 
 __all__ = ["CNNFeatureExtractor"]

@@ -16,15 +16,12 @@ import json
 import os
 import sys
 
-import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._backbone import create_backbone, is_custom_model, model_label
+from ._backbone import is_custom_model, model_label
 from ._classifier import CNNClassifier
-from ._device import loaded_precision, resolve_loading_device
-from ._random import torch_random
-from ._recipes import PLAIN
+from ._json import from_json, jsonable
 
 __all__ = ["load_model", "save_model"]
 
@@ -56,7 +53,7 @@ def _config_params(estimator, drop=()):
     config_params, bad = {}, []
     for key, value in params.items():
         try:
-            config_params[key] = _jsonable(value)
+            config_params[key] = jsonable(value)
         except TypeError as exc:
             bad.append(f"{key} ({exc})")
     if bad:
@@ -93,7 +90,7 @@ def _save_segmenter(estimator, path):
 def _load_segmenter(path, config, tensors):
     cls = importlib.import_module("skmedimg.segmentation").CNNSegmenter
     try:
-        params = {key: _from_json(value) for key, value in config["params"].items()}
+        params = {key: from_json(value) for key, value in config["params"].items()}
         for key, value in params.items():
             if isinstance(value, list):  # roi_size, network__channels ...
                 params[key] = tuple(value)
@@ -105,29 +102,6 @@ def _load_segmenter(path, config, tensors):
             f"{path!r}: the segmenter's saved configuration or weights are damaged "
             f"or from an incompatible version ({type(exc).__name__}: {exc})"
         ) from exc
-
-
-def _jsonable(value):
-    """Convert a parameter value to JSON types, or raise TypeError."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {"__dict__": [[_jsonable(k), _jsonable(v)] for k, v in value.items()]}
-    raise TypeError(type(value).__name__)
-
-
-def _from_json(value):
-    if isinstance(value, dict) and "__dict__" in value:
-        return {_from_json(k): _from_json(v) for k, v in value["__dict__"]}
-    if isinstance(value, list):
-        return [_from_json(v) for v in value]
-    return value
 
 
 def save_model(estimator, path):
@@ -192,27 +166,8 @@ def save_model(estimator, path):
             "'model.joblib'); load only files you trust)"
         )
     config_params = _config_params(estimator, drop=("memory", "image_cache"))
-    classes = estimator.classes_
-    module = estimator.net_.module_
-    config = {
-        "params": config_params,
-        "classes": classes.tolist(),
-        "classes_dtype": classes.dtype.str if classes.dtype != object else "object",
-        "image_size": list(estimator.image_size_),
-        "data_config": _jsonable(estimator.data_config_),
-        "weights_source": estimator.weights_source_,
-        "history": estimator.history_,
-        "n_epochs": estimator.n_epochs_,
-        "best_epoch": estimator.best_epoch_,
-        "frozen": module.frozen,
-        "recipe": estimator.recipe_,
-        "recipe_params": _jsonable(estimator.recipe_params_),
-        "recipe_reason": estimator.recipe_reason_,
-    }
-    tensors = {
-        key: value.detach().to("cpu").contiguous().clone()
-        for key, value in module.state_dict().items()
-    }
+    fitted, tensors = estimator._fitted_config()
+    config = {"params": config_params, **fitted}
     metadata = {
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
@@ -286,7 +241,7 @@ def _check_image_size(value, what):
 
 def _estimator_from_config(config):
     """Build the CNNClassifier of ``config``, with its fitted attributes but no net."""
-    params = {key: _from_json(value) for key, value in config["params"].items()}
+    params = {key: from_json(value) for key, value in config["params"].items()}
     _check_image_size(config["image_size"], "the saved image size")
     if params.get("image_size") not in (None, "auto"):
         _check_image_size(params["image_size"], "the saved image_size parameter")
@@ -295,34 +250,8 @@ def _estimator_from_config(config):
             params[key] = tuple(params[key])
     estimator = CNNClassifier(**params)
     estimator._validate_params()
-    routed = estimator._check_routed_params()
-
-    dtype = config["classes_dtype"]
-    estimator.classes_ = np.array(
-        config["classes"], dtype=object if dtype == "object" else np.dtype(dtype)
-    )
-    estimator.image_size_ = tuple(config["image_size"])
-    data_config = _from_json(config["data_config"])
-    for key in ("input_size", "mean", "std"):
-        if isinstance(data_config.get(key), list):
-            data_config[key] = tuple(data_config[key])
-    estimator.data_config_ = data_config
-    estimator.weights_source_ = config["weights_source"]
-    estimator.history_ = config["history"]
-    estimator.n_epochs_ = config["n_epochs"]
-    estimator.best_epoch_ = config["best_epoch"]
-    if "recipe_params" in config:
-        resolved = _from_json(config["recipe_params"])
-        estimator.recipe_ = config["recipe"]
-        estimator.recipe_reason_ = config["recipe_reason"]
-    else:  # written before recipes existed: every parameter was explicit
-        resolved = {**PLAIN, **{k: v for k, v in params.items() if k in PLAIN}}
-        estimator.recipe_ = None
-        estimator.recipe_reason_ = "saved before recipes existed"
-    if isinstance(resolved.get("image_size"), list):
-        resolved["image_size"] = tuple(resolved["image_size"])
-    estimator.recipe_params_ = resolved
-    return estimator, routed
+    estimator._set_fitted_config(config)
+    return estimator
 
 
 def load_model(path):
@@ -357,7 +286,7 @@ def load_model(path):
     if config.get("__format__") == _SEGMENTER_FORMAT:
         return _load_segmenter(path, config, tensors)
     try:
-        estimator, routed = _estimator_from_config(config)
+        estimator = _estimator_from_config(config)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(
             f"{path!r}: the model's saved configuration is damaged or from an "
@@ -368,22 +297,8 @@ def load_model(path):
             f"{path!r}: the model's saved configuration is damaged (nested too "
             "deeply to read)"
         ) from None
-    data_config = estimator.data_config_
-    device = resolve_loading_device(estimator.device, what="the saved model")
-    estimator.device_ = device
-
-    with torch_random():  # random weights, replaced by the saved ones
-        backbone, _ = create_backbone(
-            estimator.model_name,
-            pretrained=False,
-            image_size=estimator.recipe_params_["image_size"],
-            **routed["module"],
-        )
-        module = estimator._make_module(
-            backbone, data_config, len(estimator.classes_), device
-        )
     try:
-        module.load_state_dict(tensors, strict=True)
+        estimator._load_network(tensors)
     except RuntimeError as exc:
         detail = str(exc).strip().splitlines()
         raise ValueError(
@@ -391,16 +306,4 @@ def load_model(path):
             f"({estimator.model_name}, {len(estimator.classes_)} classes): "
             f"{detail[1].strip() if len(detail) > 1 else detail[0]}"
         ) from exc
-    module.to(device)
-    net = estimator._build_net(
-        module,
-        torch.nn.CrossEntropyLoss(),
-        routed=routed,
-        device=device,
-        amp_dtype=loaded_precision(estimator.precision, device),
-        seed=0,
-        batch_size=int(estimator.batch_size),
-    )
-    net.initialize()
-    estimator.net_ = net
     return estimator
