@@ -37,8 +37,9 @@ class CommandError(Exception):
 
 
 class _Console:
-    def __init__(self, quiet):
-        self.quiet = quiet
+    def __init__(self, quiet, *, silent=False):
+        self.quiet = quiet or silent
+        self.silent = silent  # the other ranks of a data-parallel run
 
     def say(self, *parts):
         if not self.quiet:
@@ -46,10 +47,12 @@ class _Console:
 
     def result(self, *parts):
         """Print a result line, even with ``--quiet``."""
-        print(*parts, flush=True)
+        if not self.silent:
+            print(*parts, flush=True)
 
     def warn(self, message):
-        print(f"skmedimg: warning: {message}", file=sys.stderr, flush=True)
+        if not self.silent:
+            print(f"skmedimg: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _one_line(exc):
@@ -762,9 +765,15 @@ def _cmd_train(args, console, *, data=None):
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from .neural import save_model
+    from .neural import is_main_process, save_model
 
     out = _check_options(args)
+    # Under torchrun every process runs this command: each trains its shard
+    # of the one model (CNNClassifier(distributed="auto")), and only rank 0
+    # prints and writes the folder.
+    writer = is_main_process()
+    if not writer:
+        console = _Console(True, silent=True)
     start = time.perf_counter()
     if data is None:
         X, y, skipped = _load_dataset(args.data_dir, "train", min_classes=2)
@@ -783,13 +792,15 @@ def _cmd_train(args, console, *, data=None):
                 stratify=y,
                 random_state=args.random_state,
             )
-        _make_out(out)
+        if writer:
+            _make_out(out)
         X, y, dropped = _drop_unreadable(X, y, console, args.n_jobs)
         X_test, y_test, dropped_test = _drop_unreadable(
             X_test, y_test, console, args.n_jobs
         )
     else:
-        _make_out(out)
+        if writer:
+            _make_out(out)
         X, y, X_test, y_test = data
         dropped, dropped_test = [], []
     load_s = time.perf_counter() - start
@@ -842,6 +853,10 @@ def _cmd_train(args, console, *, data=None):
     start = time.perf_counter()
     model = _fit_model(args, X_fit, y_fit, console)
     fit_s = time.perf_counter() - start
+    if not writer:  # the other ranks join rank 0's cross-validation fits only
+        if args.cv:
+            _cross_validate(model, args, X, y, console)
+        return 0
     source = getattr(model, "weights_source_", None)
     console.say(f"Backbone {args.model}: weights {source}")
     save_model(model, out / _MODEL_FILE)  # before anything else can fail
@@ -1430,6 +1445,16 @@ def _build_parser():
     train.add_argument("--out", default="skmedimg-model", help="output folder")
     _add_training(train, model_default="tf_efficientnet_lite0")
     train.add_argument(
+        "--nproc",
+        type=_nproc_arg,
+        default=None,
+        metavar="N",
+        help="train one model data-parallel over N processes of this machine "
+        "(one per GPU; CPU processes without GPUs), started through "
+        "torch.distributed.run; the batch size is the global batch. Same as "
+        "`torchrun --nproc-per-node N -m skmedimg train ...`",
+    )
+    train.add_argument(
         "--threshold",
         type=_threshold_arg,
         default=None,
@@ -1483,10 +1508,61 @@ def _build_parser():
     return parser
 
 
+def _nproc_arg(value):
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: a number of processes (>= 1)")
+    return n
+
+
+def _without_nproc(argv):
+    """``argv`` without its ``--nproc N`` / ``--nproc=N`` option."""
+    out = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
+def _relaunch(argv, nproc):
+    """Run ``skmedimg <argv>`` in ``nproc`` processes with torch.distributed.run.
+
+    torch's own launcher (what ``torchrun`` runs) starts the processes with
+    a rendezvous on a free local port, sets ``WORLD_SIZE``, ``RANK``,
+    ``LOCAL_RANK`` ... and returns a failure when any process fails.
+    """
+    import subprocess
+
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(nproc),
+        "-m",
+        "skmedimg",
+        *_without_nproc(argv),
+    ]
+    return 1 if subprocess.call(command) else 0
+
+
 def main(argv=None):
     """Run the command line; returns the exit code."""
     parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    nproc = getattr(args, "nproc", None)
+    if nproc and nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch(argv, nproc)
     console = _Console(args.quiet)
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:

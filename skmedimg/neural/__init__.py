@@ -43,6 +43,7 @@ from ._device import (
     resolve_loading_device,
     resolve_precision,
 )
+from ._distributed import DistributedError, is_main_process
 from ._features import CNNFeatureExtractor
 from ._losses import FalseNegativeLoss, FocalLoss
 from ._module import ImageClassifierModule
@@ -58,6 +59,7 @@ __all__ = [
     "BatchAugment",
     "CNNClassifier",
     "CNNFeatureExtractor",
+    "DistributedError",
     "FalseNegativeLoss",
     "FocalLoss",
     "ImageClassifierModule",
@@ -70,6 +72,7 @@ __all__ = [
     "autocast",
     "create_backbone",
     "create_custom_backbone",
+    "is_main_process",
     "list_stages",
     "resolve_device",
     "resolve_precision",

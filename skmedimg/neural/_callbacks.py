@@ -35,10 +35,15 @@ class _EpochMetrics(Callback):
         self.counts_[training][1] += len(y)
 
     def on_epoch_end(self, net, **kwargs):
+        group = getattr(net, "_data_parallel", None)
         for training, name in ((True, "train_acc"), (False, "valid_acc")):
+            correct = self.correct_[training]
+            correct = 0.0 if correct is None else float(correct)
             total = self.counts_[training][1]
+            if group is not None:  # counted over the shards of every rank
+                correct, total = group.sum_counts([correct, total])
             if total:
-                net.history.record(name, float(self.correct_[training]) / total)
+                net.history.record(name, correct / total)
         net.history.record("lr", self.lr_)
         self.correct_ = {True: None, False: None}  # no device tensors kept
 
@@ -104,9 +109,14 @@ class _TimeBudget(Callback):
         now = time.perf_counter()
         per_epoch = (now - self.start_) / max(done, 1)
         left = self.planned_ - done
-        if left <= 0 or now + per_epoch * left <= self.deadline:
+        more = None
+        if left > 0 and now + per_epoch * left > self.deadline:
+            more = max(1, int((self.deadline - now) // per_epoch))
+        group = getattr(net, "_data_parallel", None)
+        if group is not None:  # every process stops when rank 0 does
+            more = group.broadcast_object(more)
+        if more is None:
             return
-        more = max(1, int((self.deadline - now) // per_epoch))
         self.stop_after_ = done + more
         scheduler = dict(net.callbacks_).get("lr_scheduler")
         onecycle = getattr(scheduler, "lr_scheduler_", None)

@@ -67,6 +67,7 @@ from ._device import (
     resolve_precision,
 )
 from ._device_lock import device_lock, release_cached_memory
+from ._distributed import is_main_process, resolve_distributed, start_data_parallel
 from ._json import from_json, jsonable
 from ._linear_head import fit_logistic_head
 from ._losses import FalseNegativeLoss, FocalLoss
@@ -457,6 +458,27 @@ callable or None, default="auto"
         the device (no out-of-memory errors, no thrashing) while the workers
         decode images in parallel. Decoding happens before the lock is taken.
         No effect on CPUs. See Notes.
+    distributed : "auto" or bool, default="auto"
+        Train this one model data-parallel over the processes started by
+        ``torchrun`` (or ``accelerate launch``, or ``srun`` with torchrun's
+        rendezvous), one per GPU: each process decodes only its shard of the
+        training images, the network is wrapped in
+        :class:`~torch.nn.parallel.DistributedDataParallel` (gradients
+        averaged every step), validation scores are summed over the shards
+        so early stopping and the learning-rate schedule decide alike
+        everywhere, and only rank 0 prints. ``batch_size`` is the global
+        batch; each process takes ``batch_size // world_size`` images per
+        step. ``"auto"``: when launched with ``WORLD_SIZE`` above 1;
+        ``True``: always (an error when not launched); ``False``: never. The
+        frozen-backbone fast path computes the features in shards, gathers
+        them and trains the head alike on every process. See
+        :doc:`/distributed`.
+    sync_batchnorm : bool, default=False
+        In a data-parallel fit on GPUs, normalise BatchNorm layers with the
+        statistics of the global batch (:class:`~torch.nn.SyncBatchNorm`,
+        one more collective per layer and step) instead of each process's
+        own; the fitted model holds plain BatchNorm layers again. Not
+        available on CPUs; ignored outside data-parallel fits.
     random_state : int, RandomState instance or None, default=None
         Seeds the head (and a random backbone), the validation split, the
         batch order, dropout and augmentation. The global torch random state
@@ -651,6 +673,8 @@ callable or None, default="auto"
         "n_jobs": [Integral, None],
         "compile": ["boolean"],
         "lock_gpu": ["boolean"],
+        "distributed": [StrOptions({"auto"}), "boolean"],
+        "sync_batchnorm": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose", _AUTO],
         "callbacks": [list, None],
@@ -692,6 +716,8 @@ callable or None, default="auto"
         n_jobs=None,
         compile=False,
         lock_gpu=True,
+        distributed="auto",
+        sync_batchnorm=False,
         random_state=None,
         verbose="auto",
         callbacks=None,
@@ -730,6 +756,8 @@ callable or None, default="auto"
         self.n_jobs = n_jobs
         self.compile = compile
         self.lock_gpu = lock_gpu
+        self.distributed = distributed
+        self.sync_batchnorm = sync_batchnorm
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -958,7 +986,7 @@ callable or None, default="auto"
         return cls, kwargs
 
     def _callbacks(self, has_valid, steps_per_epoch):
-        verbose = resolve_verbose(self.verbose)
+        verbose = self._verbose()
         callbacks = [("metrics", _EpochMetrics())]
         if self._p("early_stopping") is not None:
             callbacks.append(
@@ -1179,6 +1207,20 @@ callable or None, default="auto"
         self : CNNClassifier
             The fitted estimator.
         """
+        # Data-parallel (distributed=...): join the process group first, so
+        # that a failure anywhere stops every process (see _distributed).
+        if not resolve_distributed(self.distributed):
+            return self._fit(X, y)
+        group = start_data_parallel(resolve_device(self.device))
+        with group.guard("fit"):
+            return self._fit(X, y, group=group)
+
+    def _verbose(self):
+        """Whether this fit prints: ``verbose``, and only on rank 0."""
+        return bool(resolve_verbose(self.verbose)) and is_main_process()
+
+    def _fit(self, X, y, group=None):
+        """The body of :meth:`fit`; ``group``: a data-parallel fit's process group."""
         started = time.perf_counter()
         routed = self._check_routed_params()
         if not _is_auto(self.image_size):
@@ -1210,10 +1252,12 @@ callable or None, default="auto"
         y_enc = encoder.transform(y)
         n_classes = len(self.classes_)
 
-        self.device_ = resolve_device(self.device)
+        self.device_ = resolve_device(self.device) if group is None else group.device
         release_cached_memory(self.device_)
         amp_dtype = resolve_precision(self.precision, self.device_)
         rng = check_random_state(self.random_state)
+        if group is not None:  # rank 0's seed and split on every rank
+            group.same_random_state(rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         # The global torch generators are shared by the threads of a
         # process: building the model and training hold them (see
@@ -1233,6 +1277,8 @@ callable or None, default="auto"
             self.data_config_ = config
             self.weights_source_ = backbone.weights_source
             plan = self._plan(given, backbone, config, X, amp_dtype, routed)
+            if group is not None:  # rank 0's measurements decide for all
+                plan = group.broadcast_object(plan)
             self.recipe_ = plan["recipe"]
             self.recipe_params_ = plan["params"]
             self.recipe_reason_ = plan["reason"]
@@ -1244,7 +1290,7 @@ callable or None, default="auto"
             ):
                 # the epochs the plan chose end by then, or fewer are run
                 self._deadline = started + BUDGET_TRAINING_FRACTION * plan["budget"]
-            if resolve_verbose(self.verbose):
+            if self._verbose():
                 print(describe(plan), flush=True)
             size = self._p("image_size") or config["input_size"][1:]
             if isinstance(size, Integral):
@@ -1256,16 +1302,36 @@ callable or None, default="auto"
             if self.compile and not fast:
                 module.compile(**routed["compile"])
             cpu_state = torch.get_rng_state()
+        shards = None
+        train_seed = seed
+        if group is not None:
+            shards, cpu_state, train_seed = self._plan_shards(
+                group, y_enc, rng, seed, fast, cpu_state
+            )
         # Decoding is CPU work: done before taking the GPU, so parallel
         # workers decode while another one trains.
-        images = self._read(X, self.image_size_)
+        if shards is None:
+            images = self._read(X, self.image_size_)
+        else:  # this rank's shard only
+            images = group.read_shard(
+                lambda items: self._read(items, self.image_size_), X, shards.indices
+            )
         try:
             with (
-                torch_random(seed, self.device_, cpu_state=cpu_state),
+                torch_random(train_seed, self.device_, cpu_state=cpu_state),
                 device_lock(self.device_, enabled=self.lock_gpu),
             ):
                 net = self._fit_on_device(
-                    module, images, y_enc, routed, amp_dtype, seed, rng, fast
+                    module,
+                    images,
+                    y_enc,
+                    routed,
+                    amp_dtype,
+                    seed,
+                    rng,
+                    fast,
+                    group=group,
+                    shards=shards,
                 )
         finally:
             self.__dict__.pop("_deadline", None)
@@ -1327,8 +1393,47 @@ callable or None, default="auto"
         )
         return backbone, config
 
-    def _fit_on_device(self, module, images, y_enc, routed, amp_dtype, seed, rng, fast):
-        """Move the module to the device, cache frozen features, train."""
+    def _plan_shards(self, group, y_enc, rng, seed, fast, cpu_state):
+        """A data-parallel fit's shards, torch random state and training seed.
+
+        The frozen-backbone fast path gathers every image's features and
+        trains the head alike on every rank (rank 0's random state); a
+        network that trains data-parallel gets equal shards of the training
+        images (the split drawn as a one-process fit draws it), a local
+        batch of ``batch_size // world_size`` and a random stream per rank.
+        """
+        if fast:
+            shards = group.plan_shards(len(y_enc), seed, gathered=True)
+            return shards, group.broadcast_object(cpu_state), seed
+        group.local_batch_size(int(self.batch_size))  # divisible, or an error
+        if self.sync_batchnorm:
+            group.check_sync_batchnorm()
+        split = None
+        if self._p("early_stopping") is not None:
+            split = self._split(y_enc, rng)
+        shards = group.plan_shards(len(y_enc), seed, gathered=False, split=split)
+        if group.rank == 0:
+            return shards, cpu_state, seed
+        return shards, None, (seed + group.rank) % 2**31
+
+    def _fit_on_device(
+        self,
+        module,
+        images,
+        y_enc,
+        routed,
+        amp_dtype,
+        seed,
+        rng,
+        fast,
+        group=None,
+        shards=None,
+    ):
+        """Move the module to the device, cache frozen features, train.
+
+        In a data-parallel fit (``group``), ``images`` are this rank's shard
+        (``shards``).
+        """
         n_classes = len(self.classes_)
         if module.channels_last:
             # Weights in channels-last too, so that convolutions do not
@@ -1336,6 +1441,8 @@ callable or None, default="auto"
             module = module.to(self.device_, memory_format=torch.channels_last)
         else:
             module = module.to(self.device_)
+        if group is not None:  # rank 0's initial weights everywhere
+            group.broadcast_module(module)
         y_t = torch.from_numpy(y_enc.astype(np.int64))
         self._frozen_cache_settings = None
         if fast:
@@ -1348,14 +1455,25 @@ callable or None, default="auto"
                 self.device_,
                 amp_dtype,
                 store,
-                progress=bool(resolve_verbose(self.verbose)),
+                progress=self._verbose(),
             )
+            if group is not None:  # every image's features on every rank
+                data = group.gather_rows(data, shards.indices, len(y_enc))
         else:
             data = images
         if self._p("optimizer") == "logreg-cv":
             return self._fit_logistic(module, data, y_enc, routed, amp_dtype, seed)
 
-        if self._p("early_stopping") is not None:
+        parallel = group is not None and not fast
+        if parallel:  # this rank's training images, then its validation ones
+            n_mine = len(shards.train)
+            train = TensorDataset(data[:n_mine], y_t[torch.from_numpy(shards.train)])
+            valid = None
+            if shards.valid is not None:
+                valid = TensorDataset(
+                    data[n_mine:], y_t[torch.from_numpy(shards.valid)]
+                )
+        elif self._p("early_stopping") is not None:
             train_idx, valid_idx = self._split(y_enc, rng)
             train = TensorDataset(data[train_idx], y_t[train_idx])
             valid = TensorDataset(data[valid_idx], y_t[valid_idx])
@@ -1363,6 +1481,8 @@ callable or None, default="auto"
             train, valid = TensorDataset(data, y_t), None
         n_train = len(train)
         batch_size = int(self.batch_size)
+        if parallel:  # the global batch, shared by the ranks
+            batch_size = group.local_batch_size(batch_size)
         if batch_size > n_train:
             warnings.warn(
                 f"batch_size={batch_size} is larger than the {n_train} training "
@@ -1384,12 +1504,15 @@ callable or None, default="auto"
             routed=routed,
             device=self.device_,
             amp_dtype=amp_dtype,
-            seed=seed,
+            seed=seed if not parallel else (seed + group.rank) % 2**31,
             batch_size=batch_size,
             valid=valid,
             n_train=n_train,
         )
-        net.fit(train, y=None)
+        if parallel:
+            group.fit_net(net, train, sync_batchnorm=self.sync_batchnorm)
+        else:
+            net.fit(train, y=None)
         # The data sets (on the device, perhaps) are not needed any more;
         # skorch keeps a reference to the validation set in train_split.
         net.train_split = None

@@ -39,6 +39,7 @@ from ..utils import item_name as _item_name
 __all__ = [
     "ENV_VARS",
     "DataParallelGroup",
+    "Shards",
     "DistributedError",
     "is_main_process",
     "launched_world_size",
@@ -394,7 +395,58 @@ class DataParallelGroup:
                 rank=self.rank,
             )
 
+    def same_random_state(self, rng):
+        """Give ``rng`` (a RandomState) rank 0's state, on every rank; return it."""
+        rng.set_state(self.broadcast_object(rng.get_state()))
+        return rng
+
+    def broadcast_module(self, module):
+        """Copy rank 0's parameters and buffers into ``module`` on every rank."""
+        with torch.no_grad():
+            for tensor in module.state_dict().values():
+                if self.backend == "nccl" or tensor.device.type == "cpu":
+                    dist.broadcast(tensor, src=0)
+                else:  # gloo: through the host
+                    host = tensor.cpu()
+                    dist.broadcast(host, src=0)
+                    tensor.copy_(host)
+        return module
+
     # ------------------------------------------------------------ sharding
+
+    def plan_shards(self, n_samples, seed, *, gathered, split=None):
+        """Which images this rank decodes: a :class:`Shards`.
+
+        ``gathered=True`` (a frozen backbone's features, put together on
+        every rank afterwards): a shard of all ``n_samples`` images.
+        Otherwise (the network trains data-parallel): a shard of equal size
+        of the training positions and a shard of the validation positions
+        (``split``, a ``(train, valid)`` pair of index arrays, or None for
+        no validation set).
+        """
+        if gathered:
+            mine = self.shard(np.arange(n_samples), seed, equal=False)
+            return Shards(mine, None, None)
+        train, valid = (np.arange(n_samples), None) if split is None else split
+        if len(train) < self.world_size:
+            raise ValueError(
+                f"{len(train)} training images cannot be shared by "
+                f"{self.world_size} processes; use more images or fewer processes"
+            )
+        train_mine = self.shard(train, seed, equal=True)
+        valid_mine = None
+        if valid is not None:
+            if len(valid) < self.world_size:
+                raise ValueError(
+                    f"early stopping's validation split holds {len(valid)} images, "
+                    f"fewer than the {self.world_size} processes that share it; "
+                    "use a larger validation_fraction, more images or "
+                    "early_stopping=None"
+                )
+            valid_mine = self.shard(valid, seed + 1, equal=False)
+        mine = train_mine if valid_mine is None else np.concatenate([train_mine, valid_mine])
+        return Shards(mine, train_mine, valid_mine)
+
 
     def shard(self, indices, seed, *, equal=True):
         """This rank's part of ``indices``: a block of one global permutation.
@@ -493,13 +545,8 @@ class DataParallelGroup:
 
     # ------------------------------------------------------------ modules
 
-    def convert_sync_batchnorm(self, module):
-        """Replace BatchNorm layers by synchronised ones, in place.
-
-        Returns what :meth:`revert_sync_batchnorm` needs to put the original
-        layers back (they share their parameters and statistics with the
-        synchronised ones, so they hold the trained values).
-        """
+    def check_sync_batchnorm(self):
+        """SyncBatchNorm runs on GPUs only: a clear error elsewhere."""
         if self.device.type != "cuda":
             raise ValueError(
                 "sync_batchnorm=True needs CUDA devices (torch's SyncBatchNorm "
@@ -508,6 +555,15 @@ class DataParallelGroup:
                 "sync_batchnorm=False (each process normalises with its own "
                 "batch statistics)"
             )
+
+    def convert_sync_batchnorm(self, module):
+        """Replace BatchNorm layers by synchronised ones, in place.
+
+        Returns what :meth:`revert_sync_batchnorm` needs to put the original
+        layers back (they share their parameters and statistics with the
+        synchronised ones, so they hold the trained values).
+        """
+        self.check_sync_batchnorm()
         from timm.layers import convert_sync_batchnorm
 
         originals = {
@@ -547,7 +603,7 @@ class DataParallelGroup:
             module = module.module
         return module
 
-    def fit_net(self, net, train):
+    def fit_net(self, net, train, *, sync_batchnorm=False):
         """skorch's ``net.fit(train)`` with the module data-parallel.
 
         The net is initialised as usual (optimizer over the plain module's
@@ -557,12 +613,16 @@ class DataParallelGroup:
         the fitted net holds, pickles and saves a plain module.
         """
         net.initialize()
+        originals = {}
+        if sync_batchnorm:
+            originals = self.convert_sync_batchnorm(net.module_)
         net._data_parallel = self
         net.module_ = self.wrap(net.module_)
         try:
             net.partial_fit(train, y=None)
         finally:
             net.module_ = self.unwrap(net.module_)
+            self.revert_sync_batchnorm(net.module_, originals)
             del net._data_parallel
         return net
 
@@ -596,6 +656,25 @@ class DataParallelGroup:
     def sum_counts(self, counts):
         """Sum integer counts (correct predictions, samples) over the ranks."""
         return [int(round(v)) for v in self.sum(counts)]
+
+
+class Shards:
+    """The images one rank decodes and what they are for.
+
+    Attributes
+    ----------
+    indices : ndarray of int
+        Positions in ``X`` decoded by this rank, in the order of its images.
+    train, valid : ndarray of int or None
+        For a data-parallel network: the training positions (first in
+        ``indices``) and the validation positions (after them) of this rank.
+        None when the images are gathered (frozen features).
+    """
+
+    def __init__(self, indices, train, valid):
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.train = train
+        self.valid = valid
 
 
 def shard_indices(indices, rank, world_size, seed, *, equal=True):

@@ -194,6 +194,9 @@ class _ImageNet(NeuralNetClassifier):
         values = torch.stack(losses).float().cpu().tolist() if losses else []
         for row, value in zip(rows, values, strict=True):
             row[prefix + "_loss"] = value
+        group = getattr(self, "_data_parallel", None)
+        if group is not None:  # the losses of the global batches, on every rank
+            group.sync_epoch_losses(rows, values, prefix, training)
         self.history.record(prefix + "_batch_count", len(losses))
 
     def predict_proba(self, X):
