@@ -150,7 +150,7 @@ def _save(out, result):
 # ------------------------------------------------------------------ workers
 
 
-def _worker_fit(out, mode):
+def _fit(mode):
     """A tiny fit, data-parallel when launched; its model and scores."""
     import torch.distributed as dist
 
@@ -162,7 +162,6 @@ def _worker_fit(out, mode):
         result["decoded"].append(len(images))
         return read(self, images, size)
 
-    CNNClassifier._read = counting_read
     if mode == "train":
         # The global batch (32) is the whole training split (40 - 8 held
         # out): each step sees the same images in every run, so the
@@ -173,7 +172,7 @@ def _worker_fit(out, mode):
             validation_fraction=0.2,
             lr_schedule="plateau",
         )
-        if os.environ.get("WORLD_SIZE"):
+        if dist.is_initialized() or os.environ.get("WORLD_SIZE"):
             try:  # a global batch the 2 processes cannot share
                 _tiny(batch_size=31).fit(X, y)
             except ValueError as exc:
@@ -187,14 +186,34 @@ def _worker_fit(out, mode):
             lr=0.01,
             early_stopping=2 if mode == "frozen" else None,
         )
-    clf.fit(X, y)
+    CNNClassifier._read = counting_read
+    try:
+        clf.fit(X, y)
+    finally:
+        CNNClassifier._read = read
     result.update(
         proba=clf.predict_proba(X),
         history=clf.history_,
         model=pickle.dumps(clf),
         world_size=dist.get_world_size() if dist.is_initialized() else 1,
     )
-    _save(out, result)
+    return result
+
+
+def _one_process(mode):
+    """The reference: the same fit in this process, one torch thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _fit(mode)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _worker_fit(out, modes):
+    _save(out, {mode: _fit(mode) for mode in modes.split(",")})
 
 
 class _FailOnRank1:
@@ -300,22 +319,21 @@ def _worker_cli(out, data_dir):
 
 
 def test_two_processes_fit_the_model_of_one(tmp_path):
-    (ref,) = run_ranks(tmp_path / "one", "_worker_fit", None, args=("train",))
-    assert ref[0] == 0, ref[1]
-    ranks = run_ranks(tmp_path / "two", "_worker_fit", 2, args=("train",))
+    ref = _one_process("train")
+    ranks = run_ranks(tmp_path, "_worker_fit", 2, args=("train",))
     for code, err, _ in ranks:
         assert code == 0, err
-    (_, _, r0), (_, _, r1) = ranks
+    r0, r1 = (result["train"] for _, _, result in ranks)
     assert r0["world_size"] == r1["world_size"] == 2
     # each rank decoded its shard: 16 training + 4 validation images of 40
-    assert r0["decoded"][-1] == r1["decoded"][-1] == 20
-    assert ref[2]["decoded"] == [40]
+    assert r0["decoded"] == r1["decoded"] == [20]
+    assert ref["decoded"] == [40]
     # rank 0 holds the one-process model, up to the order of float sums
-    np.testing.assert_allclose(r0["proba"], ref[2]["proba"], atol=ATOL)
+    np.testing.assert_allclose(r0["proba"], ref["proba"], atol=ATOL)
     assert not np.allclose(r0["proba"], 0.5, atol=1e-3)  # it did learn something
     for key in ("train_loss", "valid_loss", "valid_acc", "lr"):
         np.testing.assert_allclose(
-            r0["history"][key], ref[2]["history"][key], atol=ATOL, err_msg=key
+            r0["history"][key], ref["history"][key], atol=ATOL, err_msg=key
         )
     # every rank ends with the same model and scores
     np.testing.assert_allclose(r1["proba"], r0["proba"], atol=1e-7)
@@ -328,18 +346,18 @@ def test_two_processes_fit_the_model_of_one(tmp_path):
     assert "batch_size=31" in r0["indivisible"] and "2 processes" in r0["indivisible"]
 
 
-@pytest.mark.parametrize("mode", ["logreg", "frozen"])
-def test_frozen_features_are_gathered_and_the_head_fitted_alike(tmp_path, mode):
-    (ref,) = run_ranks(tmp_path / "one", "_worker_fit", None, args=(mode,))
-    assert ref[0] == 0, ref[1]
-    ranks = run_ranks(tmp_path / "two", "_worker_fit", 2, args=(mode,))
+def test_frozen_features_are_gathered_and_the_head_fitted_alike(tmp_path):
+    modes = ("logreg", "frozen")
+    ranks = run_ranks(tmp_path, "_worker_fit", 2, args=(",".join(modes),))
     for code, err, _ in ranks:
         assert code == 0, err
-    (_, _, r0), (_, _, r1) = ranks
-    assert r0["world_size"] == r1["world_size"] == 2
-    assert r0["decoded"] == r1["decoded"] == [20]  # features of half each
-    np.testing.assert_allclose(r0["proba"], ref[2]["proba"], atol=ATOL)
-    np.testing.assert_allclose(r1["proba"], r0["proba"], atol=1e-7)
+    for mode in modes:
+        ref = _one_process(mode)
+        r0, r1 = (result[mode] for _, _, result in ranks)
+        assert r0["world_size"] == r1["world_size"] == 2
+        assert r0["decoded"] == r1["decoded"] == [20]  # features of half each
+        np.testing.assert_allclose(r0["proba"], ref["proba"], atol=ATOL, err_msg=mode)
+        np.testing.assert_allclose(r1["proba"], r0["proba"], atol=1e-7, err_msg=mode)
 
 
 def test_collectives_shard_gather_and_name_bad_images(tmp_path):
