@@ -594,7 +594,9 @@ class DataParallelGroup:
         trainable = [p for p in module.parameters() if p.requires_grad]
         if not trainable:
             return module
-        return _DataParallel(module, device_ids=device_ids, broadcast_buffers=True)
+        # Buffers (BatchNorm statistics) are rank 0's, sent at every training
+        # forward: DDP's default.
+        return _DataParallel(module, device_ids=device_ids)
 
     @staticmethod
     def unwrap(module):

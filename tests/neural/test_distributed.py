@@ -162,7 +162,7 @@ def _fit(mode):
         result["decoded"].append(len(images))
         return read(self, images, size)
 
-    if mode == "train":
+    if mode in ("train", "bf16"):
         # The global batch (32) is the whole training split (40 - 8 held
         # out): each step sees the same images in every run, so the
         # 1-process and 2-process fits take the same steps.
@@ -171,8 +171,9 @@ def _fit(mode):
             early_stopping=3,
             validation_fraction=0.2,
             lr_schedule="plateau",
+            precision="fp32" if mode == "train" else mode,
         )
-        if dist.is_initialized() or os.environ.get("WORLD_SIZE"):
+        if mode == "train" and dist.is_initialized() or os.environ.get("WORLD_SIZE"):
             try:  # a global batch the 2 processes cannot share
                 _tiny(batch_size=31).fit(X, y)
             except ValueError as exc:
@@ -318,12 +319,22 @@ def _worker_cli(out, data_dir):
 # -------------------------------------------------------------------- tests
 
 
-def test_two_processes_fit_the_model_of_one(tmp_path):
-    ref = _one_process("train")
-    ranks = run_ranks(tmp_path, "_worker_fit", 2, args=("train",))
+MODES = ("train", "bf16", "logreg", "frozen")
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    """Every mode of :func:`_fit`, fitted over 2 processes (one run)."""
+    out = tmp_path_factory.mktemp("two_processes")
+    ranks = run_ranks(out, "_worker_fit", 2, args=(",".join(MODES),))
     for code, err, _ in ranks:
         assert code == 0, err
-    r0, r1 = (result["train"] for _, _, result in ranks)
+    return [result for _, _, result in ranks]
+
+
+def test_two_processes_fit_the_model_of_one(two_processes):
+    ref = _one_process("train")
+    r0, r1 = (result["train"] for result in two_processes)
     assert r0["world_size"] == r1["world_size"] == 2
     # each rank decoded its shard: 16 training + 4 validation images of 40
     assert r0["decoded"] == r1["decoded"] == [20]
@@ -346,14 +357,21 @@ def test_two_processes_fit_the_model_of_one(tmp_path):
     assert "batch_size=31" in r0["indivisible"] and "2 processes" in r0["indivisible"]
 
 
-def test_frozen_features_are_gathered_and_the_head_fitted_alike(tmp_path):
-    modes = ("logreg", "frozen")
-    ranks = run_ranks(tmp_path, "_worker_fit", 2, args=(",".join(modes),))
-    for code, err, _ in ranks:
-        assert code == 0, err
-    for mode in modes:
+def test_bf16_autocast_trains_data_parallel(two_processes):
+    ref = _one_process("bf16")
+    r0, r1 = (result["bf16"] for result in two_processes)
+    assert r0["world_size"] == 2
+    np.testing.assert_allclose(r1["proba"], r0["proba"], atol=1e-7)
+    # bfloat16 keeps 8 bits of mantissa: the sums' order shows more
+    np.testing.assert_allclose(r0["proba"], ref["proba"], atol=2e-2)
+    model = pickle.loads(r0["model"])
+    assert model.net_.amp_dtype is not None
+
+
+def test_frozen_features_are_gathered_and_the_head_fitted_alike(two_processes):
+    for mode in ("logreg", "frozen"):
         ref = _one_process(mode)
-        r0, r1 = (result[mode] for _, _, result in ranks)
+        r0, r1 = (result[mode] for result in two_processes)
         assert r0["world_size"] == r1["world_size"] == 2
         assert r0["decoded"] == r1["decoded"] == [20]  # features of half each
         np.testing.assert_allclose(r0["proba"], ref["proba"], atol=ATOL, err_msg=mode)
@@ -447,8 +465,27 @@ def test_cli_under_torchrun_writes_from_rank_0_only(tmp_path):
     assert ranks[1][1].strip() == "" or "Training on" not in ranks[1][1]
 
 
-def test_nproc_option_is_removed_when_relaunching():
-    from skmedimg.cli import _without_nproc
+def test_nproc_relaunches_through_torch_distributed_run(monkeypatch, tmp_path):
+    import subprocess as sp
 
-    argv = ["train", "data", "--nproc", "2", "--epochs", "1", "--nproc=3"]
-    assert _without_nproc(argv) == ["train", "data", "--epochs", "1"]
+    from skmedimg import cli
+
+    calls = []
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(sp, "call", lambda command: calls.append(command) or 0)
+    argv = ["train", str(tmp_path), "--nproc", "2", "--epochs", "1", "--quiet"]
+    assert cli.main(argv) == 0
+    (command,) = calls
+    assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    assert command[command.index("--nproc-per-node") + 1] == "2"
+    assert command[command.index("-m", 3) :] == [
+        "-m", "skmedimg", "train", str(tmp_path), "--epochs", "1", "--quiet"
+    ]  # fmt: skip
+    # a failing process makes the command fail
+    monkeypatch.setattr(sp, "call", lambda command: 1)
+    assert cli.main(argv) == 1
+    assert cli._without_nproc(["train", "d", "--nproc=3", "--quiet"]) == [
+        "train",
+        "d",
+        "--quiet",
+    ]
