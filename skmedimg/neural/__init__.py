@@ -11,9 +11,9 @@
 * :func:`save_model` / :func:`load_model`: a safe file format (safetensors +
   JSON) that runs no code on load.
 
-``loaded_precision``, ``resolve_loading_device`` and ``torch_random`` are
-package-internal: the segmentation estimators share them; they are not part
-of the public API. Nor are the helpers the estimators are built from
+``loaded_precision``, ``resolve_loading_device``, ``torch_random``,
+``resolve_distributed`` and ``start_data_parallel`` are package-internal:
+the segmentation estimators share them; they are not part of the public API. Nor are the helpers the estimators are built from
 (``make_augment``, ``check_model_name``, ``find_last_conv``,
 ``freeze_backbone``, ``keep_frozen_in_eval``, ``load_weights``): they stay
 importable from here, but ``CNNClassifier``'s parameters (``augment``,
@@ -43,7 +43,12 @@ from ._device import (
     resolve_loading_device,
     resolve_precision,
 )
-from ._distributed import DistributedError, is_main_process
+from ._distributed import (
+    DistributedError,
+    is_main_process,
+    resolve_distributed,
+    start_data_parallel,
+)
 from ._features import CNNFeatureExtractor
 from ._losses import FalseNegativeLoss, FocalLoss
 from ._module import ImageClassifierModule
@@ -52,7 +57,8 @@ from ._random import torch_random
 from ._recipes import RECIPES, plan_recipe
 
 # Package-internal (used by skmedimg.segmentation; not public API, may change
-# without deprecation): loaded_precision, resolve_loading_device, torch_random.
+# without deprecation): loaded_precision, resolve_loading_device, torch_random,
+# resolve_distributed, start_data_parallel.
 
 __all__ = [
     "AUGMENT_PRESETS",

@@ -461,14 +461,21 @@ class DataParallelGroup:
         """
         return shard_indices(indices, self.rank, self.world_size, seed, equal=equal)
 
-    def read_shard(self, read, X, indices):
+    def read_shard(self, read, X, indices, *, name=None):
         """Decode ``X[indices]`` (this rank's shard) with ``read``.
 
         An :class:`~skmedimg.utils.ImageReadError` on any rank is raised on
         every rank, naming every bad image of every shard with its index in
         ``X``, as a one-process fit names them; any other failure is raised
         on its rank and as :class:`DistributedError` on the others.
+        ``name(index)`` names an in-memory item at its index in ``X``
+        (files keep their path); by default as the image reader does.
         """
+        if name is None:
+
+            def name(index):
+                return _item_name(X[index], index)
+
         indices = np.asarray(indices, dtype=np.int64)
         images = None
         failures = None
@@ -480,9 +487,12 @@ class DataParallelGroup:
                 own = exc  # the input as a whole
             else:
                 failures = [
-                    (int(indices[i]), _item_name(X[int(indices[i])], int(indices[i])),
-                     reason)
-                    for i, _, reason in exc.failures
+                    (
+                        int(indices[i]),
+                        item if _is_path_name(item) else name(int(indices[i])),
+                        reason,
+                    )
+                    for i, item, reason in exc.failures
                 ]
         except Exception as exc:  # noqa: BLE001 - handed to every rank
             own = exc
@@ -658,6 +668,11 @@ class DataParallelGroup:
     def sum_counts(self, counts):
         """Sum integer counts (correct predictions, samples) over the ranks."""
         return [int(round(v)) for v in self.sum(counts)]
+
+
+def _is_path_name(item):
+    """Whether a failure's item name is a file (not ``item <k> (...)``)."""
+    return isinstance(item, str) and not item.startswith("item ")
 
 
 class Shards:
