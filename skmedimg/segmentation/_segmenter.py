@@ -14,8 +14,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..neural import autocast, resolve_device, resolve_precision
+from ..neural import autocast, is_main_process, resolve_device, resolve_precision
 from ..neural import loaded_precision, resolve_loading_device, torch_random
+from ..neural import resolve_distributed, start_data_parallel
 from ._data import check_masks, normalize_image, read_segmentation_images
 from ._metrics import dice_score, mean_dice
 from ._networks import NETWORKS, build_network, encoder_reduction, size_multiple
@@ -151,6 +152,18 @@ class CNNSegmenter(BaseEstimator):
         Torch device (``"auto"``: CUDA when available).
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
         Autocast precision (see :func:`skmedimg.neural.resolve_precision`).
+    distributed : "auto" or bool, default="auto"
+        Train data-parallel over the processes started by ``torchrun``, as
+        :class:`~skmedimg.neural.CNNClassifier` does: each process reads
+        only its shard of the samples (masks and images), ``batch_size`` is
+        the global batch (divisible by the number of processes), gradients
+        are averaged by :class:`~torch.nn.parallel.DistributedDataParallel`,
+        the training loss and the validation Dice are summed over the shards
+        (so early stopping and the schedule decide alike), only rank 0
+        shows progress, and every process ends with the same plain network.
+        ``"auto"``: when launched with ``WORLD_SIZE`` above 1; ``True``:
+        always (an error when not launched); ``False``: never. See
+        :doc:`/distributed`.
     random_state : int, RandomState or None, default=None
         Seed of weights, crops, augmentation and shuffling; the same int on
         the same device gives the same model. Torch's global generators are
@@ -228,6 +241,7 @@ class CNNSegmenter(BaseEstimator):
         "sw_batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "fp32", "bf16", "fp16"})],
+        "distributed": [StrOptions({"auto"}), "boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -256,6 +270,7 @@ class CNNSegmenter(BaseEstimator):
         sw_batch_size=4,
         device="auto",
         precision="auto",
+        distributed="auto",
         random_state=None,
         verbose=0,
         **kwargs,
@@ -281,6 +296,7 @@ class CNNSegmenter(BaseEstimator):
         self.sw_batch_size = sw_batch_size
         self.device = device
         self.precision = precision
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
         vars(self).update(kwargs)
@@ -416,11 +432,28 @@ class CNNSegmenter(BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
+        if not resolve_distributed(self.distributed, what="CNNSegmenter"):
+            return self._fit(X, y)
+        group = start_data_parallel(resolve_device(self.device), what="CNNSegmenter")
+        with group.guard("fit"):
+            return self._fit(X, y, group)
+
+    def _fit(self, X, y, group=None):
+        """The body of :meth:`fit`; ``group``: a data-parallel fit's process group."""
         kwargs = self._network_kwargs()
         regions = self._check_regions()
-        masks = check_masks(y)
-        spatial_dims = masks[0].ndim
-        images = read_segmentation_images(X, spatial_dims)
+        rng = check_random_state(self.random_state)
+        shards = None
+        if group is None:
+            masks = check_masks(y)
+            spatial_dims = masks[0].ndim
+            images = read_segmentation_images(X, spatial_dims)
+            positions = np.arange(len(masks))
+        else:
+            group.same_random_state(rng)  # rank 0's seed and split everywhere
+            shards, images, masks = self._read_shard(group, X, y, rng)
+            spatial_dims = masks[0].ndim
+            positions = shards.indices
         if len(images) != len(masks):
             raise ValueError(f"X has {len(images)} images but y has {len(masks)} masks")
         channels = [im.shape[-1] for im in images]
@@ -428,12 +461,13 @@ class CNNSegmenter(BaseEstimator):
             odd = [i for i, c in enumerate(channels) if c != channels[0]]
             raise ValueError(
                 f"all images must have the same number of channels, got "
-                f"{sorted(set(channels))}: image 0 has {channels[0]}, but images "
-                f"{odd} have {[channels[i] for i in odd]}"
+                f"{sorted(set(channels))}: image {positions[0]} has {channels[0]}, "
+                f"but images {[int(positions[i]) for i in odd]} have "
+                f"{[channels[i] for i in odd]}"
             )
         bad = [
-            f"sample {i}: image {im.shape[:-1]}, mask {m.shape}"
-            for i, (im, m) in enumerate(zip(images, masks, strict=True))
+            f"sample {p}: image {im.shape[:-1]}, mask {m.shape}"
+            for p, im, m in zip(positions, images, masks, strict=True)
             if im.shape[:-1] != m.shape
         ]
         if bad:
@@ -442,6 +476,11 @@ class CNNSegmenter(BaseEstimator):
                 f"their mask: {'; '.join(bad)}"
             )
         classes = np.unique(np.concatenate([np.unique(m) for m in masks]))
+        shapes = [m.shape for m in masks]
+        if group is not None:  # what every shard holds, on every rank
+            shapes, classes = self._agree_on_data(
+                group, spatial_dims, channels[0], shapes, classes
+            )
         if len(classes) < 2:
             raise ValueError(
                 f"y holds a single label ({classes[0]}) in every mask: there is "
@@ -462,15 +501,15 @@ class CNNSegmenter(BaseEstimator):
         self.regions_ = None if regions is None else list(regions)
         self.spatial_dims_ = spatial_dims
         self.n_channels_in_ = int(images[0].shape[-1])
-        self.roi_size_ = self._resolve_roi(
-            [m.shape for m in masks], spatial_dims, kwargs
-        )
-        device = resolve_device(self.device)
+        self.roi_size_ = self._resolve_roi(shapes, spatial_dims, kwargs)
+        device = resolve_device(self.device) if group is None else group.device
         amp_dtype = resolve_precision(self.precision, device)
         self.device_ = device
 
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(0, 2**31 - 1))
+        if group is None:
+            seed = int(rng.randint(0, 2**31 - 1))
+        else:
+            seed = self._seed
         n_out = len(self.regions_) if regions is not None else len(classes)
 
         data = [
@@ -486,7 +525,11 @@ class CNNSegmenter(BaseEstimator):
         ]
         train_idx = np.arange(len(data))
         valid_idx = np.array([], dtype=int)
-        if self.early_stopping is not None:
+        if shards is not None:  # this rank's training samples, then validation
+            n_mine = len(shards.train)
+            train_idx = np.arange(n_mine)
+            valid_idx = np.arange(n_mine, len(data))
+        elif self.early_stopping is not None:
             n_valid = max(1, int(round(self.validation_fraction * len(data))))
             if len(data) - n_valid < 1:
                 raise ValueError(
@@ -510,9 +553,74 @@ class CNNSegmenter(BaseEstimator):
             self.weights_source_ = module.weights_source
             self.network_ = module
             self._train(
-                module, data, train_idx, valid_idx, device, amp_dtype, masks, seed
+                module,
+                data,
+                train_idx,
+                valid_idx,
+                device,
+                amp_dtype,
+                masks,
+                seed,
+                group=group,
             )
+        self.__dict__.pop("_seed", None)
         return self
+
+    def _read_shard(self, group, X, y, rng):
+        """A data-parallel fit's shards and this rank's images and masks.
+
+        The seed and the validation split are drawn from ``rng`` as one
+        process draws them; the samples are then shared as
+        :meth:`~skmedimg.neural._distributed.DataParallelGroup.plan_shards`
+        says (equal training shards), and each rank reads only its own.
+        """
+        images_in, masks_in = list(X), list(y)
+        n = len(masks_in)
+        if len(images_in) != n:
+            raise ValueError(f"X has {len(images_in)} images but y has {n} masks")
+        self._seed = int(rng.randint(0, 2**31 - 1))
+        split = None
+        if self.early_stopping is not None:
+            n_valid = max(1, int(round(self.validation_fraction * n)))
+            if n - n_valid < 1:
+                raise ValueError(
+                    f"early_stopping needs a validation split, but {n} "
+                    "sample(s) leave none to train on"
+                )
+            order = rng.permutation(n)
+            split = (np.sort(order[n_valid:]), np.sort(order[:n_valid]))
+        shards = group.plan_shards(n, self._seed, gathered=False, split=split)
+
+        def read(part):
+            masks = check_masks([masks_in[int(i)] for i in part])
+            images = read_segmentation_images(
+                [images_in[int(i)] for i in part], masks[0].ndim
+            )
+            return images, masks
+
+        images, masks = group.read_shard(
+            read, np.arange(n), shards.indices, name=lambda i: f"sample {i}"
+        )
+        return shards, images, masks
+
+    @staticmethod
+    def _agree_on_data(group, spatial_dims, n_channels, shapes, classes):
+        """The largest shape and every class over the shards; same axes and channels."""
+        largest = tuple(np.max(np.array(shapes), axis=0).tolist())
+        everyone = group.all_gather_object(
+            (spatial_dims, n_channels, largest, classes.tolist())
+        )
+        dims = sorted({d for d, _, _, _ in everyone})
+        channels = sorted({c for _, c, _, _ in everyone})
+        if len(dims) > 1 or len(channels) > 1:
+            raise ValueError(
+                "all masks must have the same number of axes and all images the "
+                f"same number of channels; the processes' shards hold {dims} "
+                f"spatial axes and {channels} channels"
+            )
+        shapes = [s for _, _, s, _ in everyone]
+        classes = np.unique(np.concatenate([np.asarray(c) for *_, c in everyone]))
+        return shapes, classes
 
     def _optimizer(self, module):
         cls = _OPTIMIZERS[self.optimizer]
@@ -576,22 +684,40 @@ class CNNSegmenter(BaseEstimator):
         return xb, yb
 
     def _train(
-        self, module, data, train_idx, valid_idx, device, amp_dtype, masks, seed
+        self,
+        module,
+        data,
+        train_idx,
+        valid_idx,
+        device,
+        amp_dtype,
+        masks,
+        seed,
+        group=None,
     ):
+        """Train ``module``; in a data-parallel fit (``group``) on this rank's shard."""
         from tqdm.auto import tqdm
 
         loss_fn = _make_loss(self.loss, self._regions)
         opt = self._optimizer(module)
         scheduler = self._scheduler(opt)
         scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+        bs = int(self.batch_size)
+        model = module
+        if group is not None:
+            bs = group.local_batch_size(bs)  # the global batch, shared
+            seed = (seed + group.rank) % 2**31  # crops, flips, order per rank
+            model = group.wrap(module)  # rank 0's weights; gradients averaged
         gen = torch.Generator().manual_seed(seed)
         history = {"epoch": [], "train_loss": [], "lr": [], "dur": []}
-        if len(valid_idx):
+        has_valid = len(valid_idx) > 0  # every shard has some when any has
+        if has_valid:
             history["valid_dice"] = []
         best, best_state, bad_epochs = -np.inf, None, 0
-        bs = int(self.batch_size)
         bar = tqdm(
-            total=int(self.max_epochs), disable=not self.verbose, desc="CNNSegmenter"
+            total=int(self.max_epochs),
+            disable=not (self.verbose and is_main_process()),
+            desc="CNNSegmenter",
         )
         epoch = 0
         for epoch in range(1, int(self.max_epochs) + 1):
@@ -606,7 +732,7 @@ class CNNSegmenter(BaseEstimator):
                 xb, yb = self._augment(xb, yb, gen)
                 opt.zero_grad(set_to_none=True)
                 with autocast(device, amp_dtype):
-                    out = module(xb)
+                    out = model(xb)
                 loss = loss_fn(out.float(), yb)
                 if scaler is not None:
                     scaler.scale(loss).backward()
@@ -617,26 +743,20 @@ class CNNSegmenter(BaseEstimator):
                     opt.step()
                 losses.append(float(loss.detach()))
                 weights.append(len(idx))
-            train_loss = float(np.average(losses, weights=weights))
+            if group is None:
+                train_loss = float(np.average(losses, weights=weights))
+            else:  # over the global batches
+                total, count = group.sum(
+                    [float(np.dot(losses, weights)), float(np.sum(weights))]
+                )
+                train_loss = float(total / count)
             history["epoch"].append(epoch)
             history["train_loss"].append(train_loss)
             history["lr"].append(float(opt.param_groups[0]["lr"]))
-            if len(valid_idx):
-                pred = [
-                    self._predict_one(data[i][0], device, amp_dtype) for i in valid_idx
-                ]
-                if self._regions is None:
-                    pred = [self.classes_[p.argmax(-1)] for p in pred]
-                    true = [masks[i] for i in valid_idx]
-                    dice = dice_score(
-                        true, pred, labels=[c for c in self.classes_ if c != 0]
-                    )
-                else:
-                    pred = [p > 0.5 for p in pred]
-                    true = [
-                        np.moveaxis(data[i][1].numpy() > 0.5, 0, -1) for i in valid_idx
-                    ]
-                    dice = dice_score(true, pred, regions=self._regions)
+            if has_valid:
+                dice = self._valid_dice(
+                    data, valid_idx, masks, device, amp_dtype, group
+                )
                 history["valid_dice"].append(float(dice))
                 if dice > best:
                     best, bad_epochs = dice, 0
@@ -661,6 +781,28 @@ class CNNSegmenter(BaseEstimator):
         module.eval()
         self.history_ = history
         self.n_epochs_ = epoch
+
+    def _valid_dice(self, data, valid_idx, masks, device, amp_dtype, group=None):
+        """Mean Dice of the validation samples (of every rank's shard)."""
+        pred = [self._predict_one(data[i][0], device, amp_dtype) for i in valid_idx]
+        if self._regions is None:
+            pred = [self.classes_[p.argmax(-1)] for p in pred]
+            true = [masks[i] for i in valid_idx]
+            scored = {"labels": [c for c in self.classes_ if c != 0]}
+        else:
+            pred = [p > 0.5 for p in pred]
+            true = [np.moveaxis(data[i][1].numpy() > 0.5, 0, -1) for i in valid_idx]
+            scored = {"regions": self._regions}
+        if group is None:
+            return dice_score(true, pred, **scored)
+        # dice_score averages per-mask Dice over the masks, then over the
+        # classes: per-class sums over every shard give the same mean.
+        n_scored = len(scored.get("labels", scored.get("regions")))
+        local = np.zeros(n_scored)
+        if len(pred):
+            local = np.asarray(dice_score(true, pred, average=None, **scored)) * len(pred)
+        sums = group.sum([*local.tolist(), len(pred)])
+        return float(np.mean(sums[:-1] / sums[-1]))
 
     # ---------------------------------------------------------------- predict
 

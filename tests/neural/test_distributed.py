@@ -78,8 +78,17 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def run_ranks(out, worker, world_size=2, *, args=(), timeout=120, cwd=None):
-    """Run ``worker(out, *args)`` in ``world_size`` processes (None: plain).
+def run_ranks(
+    out,
+    worker,
+    world_size=2,
+    *,
+    args=(),
+    timeout=120,
+    cwd=None,
+    module="tests.neural.test_distributed",
+):
+    """Run ``module.worker(out, *args)`` in ``world_size`` processes (None: plain).
 
     Returns ``[(returncode, stderr, result)]`` per rank, ``result`` the
     object the worker pickled (or None).
@@ -99,7 +108,7 @@ def run_ranks(out, worker, world_size=2, *, args=(), timeout=120, cwd=None):
     )
     code = (
         "import sys, torch; torch.set_num_threads(1); "
-        "from tests.neural import test_distributed as t; "
+        f"import {module} as t; "
         f"t.{worker}(*sys.argv[1:])"
     )
     port = str(_free_port())
