@@ -40,7 +40,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from _common import RESULTS, ROOT, hardware
 
 CPU = {
@@ -206,14 +205,22 @@ def main(argv=None):
         label = f"{FULL['model_name']} {FULL['image_size']}px GPU"
         if n_gpus == 0:
             rows = [
-                {"setting": label, "n_processes": n, "status": "not run",
-                 "reason": "no CUDA device"}
+                {
+                    "setting": label,
+                    "n_processes": n,
+                    "status": "not run",
+                    "reason": "no CUDA device",
+                }
                 for n in (1, "N")
             ]
         elif nproc < 2:
             rows = [
-                {"setting": label, "n_processes": nproc, "status": "not run",
-                 "reason": f"{n_gpus} GPU: nothing to scale over"}
+                {
+                    "setting": label,
+                    "n_processes": nproc,
+                    "status": "not run",
+                    "reason": f"{n_gpus} GPU: nothing to scale over",
+                }
             ]
         else:
             for n in (1, nproc):
@@ -226,8 +233,12 @@ def main(argv=None):
         for n in (1, args.nproc or 2):
             rows.append({"setting": label, **run(settings, n, args.timeout)})
         rows.append(
-            {"setting": "GPUs (--full)", "n_processes": "N", "status": "not run",
-             "reason": "run with --full on a GPU machine"}
+            {
+                "setting": "GPUs (--full)",
+                "n_processes": "N",
+                "status": "not run",
+                "reason": "run with --full on a GPU machine",
+            }
         )
         device = torch.device("cpu")
     measured = [r for r in rows if "epoch_s" in r]

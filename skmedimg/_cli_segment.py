@@ -35,6 +35,7 @@ from pathlib import Path
 from .cli import (
     _MODEL_FILE,
     CommandError,
+    _Console,
     _figure,
     _json_default,
     _make_out,
@@ -730,12 +731,18 @@ def _demo_data(args, console):
 def _cmd_train(args, console):
     import numpy as np
 
-    from .neural import save_model
+    from .neural import is_main_process, save_model
 
     demo = args.demo or args.data_dir is None
     if args.demo and args.data_dir is not None:
         raise CommandError("--demo trains on phantoms; give no DATA_DIR with it")
     out = _check_out(args.out)
+    # Under torchrun every process runs this command and trains its shard of
+    # the one model (CNNSegmenter(distributed="auto")); only rank 0 prints
+    # and writes the folder.
+    writer = is_main_process()
+    if not writer:
+        console = _Console(True, silent=True)
     model = _make_segmenter(args, demo)
     start = time.perf_counter()
     if demo:
@@ -751,7 +758,8 @@ def _cmd_train(args, console):
         where = str(args.data_dir)
     train, valid, valid_groups = _split(len(X), names, args, where)
     load_s = time.perf_counter() - start
-    _make_out(out)
+    if writer:
+        _make_out(out)
 
     def take(items, index):
         return None if items is None else [items[i] for i in index]
@@ -766,6 +774,8 @@ def _cmd_train(args, console):
     start = time.perf_counter()
     model.fit(take(X, train), take(y, train))
     fit_s = time.perf_counter() - start
+    if not writer:
+        return 0
     save_model(model, out / _MODEL_FILE)  # before anything else can fail
     settings = {k: v for k, v in vars(args).items() if k != "func"}
     extra = {

@@ -13,11 +13,12 @@
 
 ``loaded_precision``, ``resolve_loading_device``, ``torch_random``,
 ``resolve_distributed`` and ``start_data_parallel`` are package-internal:
-the segmentation estimators share them; they are not part of the public API. Nor are the helpers the estimators are built from
-(``make_augment``, ``check_model_name``, ``find_last_conv``,
-``freeze_backbone``, ``keep_frozen_in_eval``, ``load_weights``): they stay
-importable from here, but ``CNNClassifier``'s parameters (``augment``,
-``freeze``, ``pretrained``) and :func:`resolve_weights` are the public way.
+the segmentation estimators share them; they are not part of the public
+API. Nor are the helpers the estimators are built from (``make_augment``,
+``check_model_name``, ``find_last_conv``, ``freeze_backbone``,
+``keep_frozen_in_eval``, ``load_weights``): they stay importable from here,
+but ``CNNClassifier``'s parameters (``augment``, ``freeze``, ``pretrained``)
+and :func:`resolve_weights` are the public way.
 """
 
 from ._augment import AUGMENT_PRESETS, BatchAugment, make_augment

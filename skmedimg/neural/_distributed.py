@@ -266,7 +266,7 @@ class _DataParallel(nn.parallel.DistributedDataParallel):
 
 
 class DataParallelGroup:
-    """This process's place in a data-parallel fit, and its collectives.
+    """A process's place in a data-parallel fit, and its collectives.
 
     Parameters
     ----------
@@ -444,12 +444,15 @@ class DataParallelGroup:
                     "early_stopping=None"
                 )
             valid_mine = self.shard(valid, seed + 1, equal=False)
-        mine = train_mine if valid_mine is None else np.concatenate([train_mine, valid_mine])
+        mine = (
+            train_mine
+            if valid_mine is None
+            else np.concatenate([train_mine, valid_mine])
+        )
         return Shards(mine, train_mine, valid_mine)
 
-
     def shard(self, indices, seed, *, equal=True):
-        """This rank's part of ``indices``: a block of one global permutation.
+        """Return this rank's part of ``indices``: a block of one permutation.
 
         Every rank draws the same permutation of ``indices`` from ``seed``
         and takes its own contiguous block of it, so the shards are disjoint
@@ -616,7 +619,7 @@ class DataParallelGroup:
         return module
 
     def fit_net(self, net, train, *, sync_batchnorm=False):
-        """skorch's ``net.fit(train)`` with the module data-parallel.
+        """Run skorch's ``net.fit(train)`` with the module data-parallel.
 
         The net is initialised as usual (optimizer over the plain module's
         parameters), its module wrapped in DistributedDataParallel for the

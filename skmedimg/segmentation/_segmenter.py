@@ -14,9 +14,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..neural import autocast, is_main_process, resolve_device, resolve_precision
-from ..neural import loaded_precision, resolve_loading_device, torch_random
-from ..neural import resolve_distributed, start_data_parallel
+from ..neural import (
+    autocast,
+    is_main_process,
+    loaded_precision,
+    resolve_device,
+    resolve_distributed,
+    resolve_loading_device,
+    resolve_precision,
+    start_data_parallel,
+    torch_random,
+)
 from ._data import check_masks, normalize_image, read_segmentation_images
 from ._metrics import dice_score, mean_dice
 from ._networks import NETWORKS, build_network, encoder_reduction, size_multiple
@@ -800,7 +808,8 @@ class CNNSegmenter(BaseEstimator):
         n_scored = len(scored.get("labels", scored.get("regions")))
         local = np.zeros(n_scored)
         if len(pred):
-            local = np.asarray(dice_score(true, pred, average=None, **scored)) * len(pred)
+            per_class = dice_score(true, pred, average=None, **scored)
+            local = np.asarray(per_class) * len(pred)
         sums = group.sum([*local.tolist(), len(pred)])
         return float(np.mean(sums[:-1] / sums[-1]))
 

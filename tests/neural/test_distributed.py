@@ -280,7 +280,9 @@ def _worker_gather(out):
     X = np.empty(len(items), dtype=object)
     X[:] = items
     try:
-        group.read_shard(_read_arrays, X, group.shard(np.arange(6), seed=0, equal=False))
+        group.read_shard(
+            _read_arrays, X, group.shard(np.arange(6), seed=0, equal=False)
+        )
         read_error = None
     except ImageReadError as exc:
         read_error = [(i, reason) for i, _, reason in exc.failures]
