@@ -24,6 +24,7 @@ torch's own engine (it never schedules processes itself):
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import os
@@ -225,7 +226,17 @@ def start_data_parallel(device, *, what="CNNClassifier"):
                 rank=_env_rank(),
             ) from exc
         created = True
+        atexit.register(_destroy_at_exit)
     return DataParallelGroup(device, timeout=timeout, created=created, what=what)
+
+
+def _destroy_at_exit():
+    """Close the process group a fit created (NCCL warns when it is left open)."""
+    if dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # pragma: no cover - exiting anyway
+            pass
 
 
 def _env_rank():
@@ -244,10 +255,6 @@ def is_collective_failure(exc):
         return False
     text = str(exc).lower()
     return any(fragment in text for fragment in _COLLECTIVE_FAILURES)
-
-
-class _PeerFailed(Exception):
-    """Internal: another rank failed at an agreement point."""
 
 
 class _DataParallel(nn.parallel.DistributedDataParallel):
@@ -330,9 +337,6 @@ class DataParallelGroup:
         except DistributedError:
             self.abort()
             raise
-        except _PeerFailed as exc:
-            self.abort()
-            raise self._error(stage) from exc.__cause__
         except BaseException as exc:
             if isinstance(exc, Exception) and is_collective_failure(exc):
                 self.abort()
@@ -373,27 +377,6 @@ class DataParallelGroup:
         )
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor.cpu().numpy()
-
-    def agree(self, failure=None):
-        """Tell every rank whether each one succeeded so far.
-
-        ``failure`` is None when this rank is fine, else the exception it
-        raises (after this call) itself. The other ranks raise
-        :class:`DistributedError` naming the failed ranks, so that no rank
-        waits in a collective for a process that has given up.
-        """
-        status = None if failure is None else f"{type(failure).__name__}: {failure}"
-        statuses = self.all_gather_object(status)
-        if failure is not None:
-            raise failure
-        failed = [rank for rank, s in enumerate(statuses) if s is not None]
-        if failed:
-            first = statuses[failed[0]].splitlines()[0]
-            raise DistributedError(
-                f"{self.what}: rank {self.rank} of {self.world_size} stopped: "
-                f"rank(s) {', '.join(map(str, failed))} failed ({first})",
-                rank=self.rank,
-            )
 
     def same_random_state(self, rng):
         """Give ``rng`` (a RandomState) rank 0's state, on every rank; return it."""

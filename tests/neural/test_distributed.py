@@ -500,3 +500,23 @@ def test_nproc_relaunches_through_torch_distributed_run(monkeypatch, tmp_path):
         "d",
         "--quiet",
     ]
+
+
+@pytest.mark.parametrize(
+    "message, collective",
+    [
+        # what gloo raised here when a peer hung, crashed or closed the group
+        ("[../gloo/transport/tcp/unbound_buffer.cc:78] Timed out waiting "
+         "10000ms for recv operation to complete", True),
+        ("[../gloo/transport/tcp/pair.cc:545] Read error [127.0.0.1]:33166: "
+         "Connection reset by peer.", True),
+        ("[../gloo/transport/tcp/pair.cc:561] Connection closed by peer "
+         "[127.0.0.1]:25503.", True),
+        ("rank 1 is out of luck", False),
+    ],
+)  # fmt: skip
+def test_failed_collectives_are_told_from_other_errors(message, collective):
+    from skmedimg.neural._distributed import is_collective_failure
+
+    assert is_collective_failure(RuntimeError(message)) is collective
+    assert not is_collective_failure(ValueError(message))
