@@ -159,8 +159,11 @@ def _save(out, result):
 # ------------------------------------------------------------------ workers
 
 
-def _fit(mode):
-    """A tiny fit, data-parallel when launched; its model and scores."""
+def _fit(mode, memory=None):
+    """A tiny fit, data-parallel when launched; its model and scores.
+
+    ``memory``: the frozen-feature cache folder of the ``"frozen"`` mode.
+    """
     import torch.distributed as dist
 
     X, y = _data()
@@ -195,6 +198,7 @@ def _fit(mode):
             max_epochs=3,
             lr=0.01,
             early_stopping=2 if mode == "frozen" else None,
+            memory=str(memory) if mode == "frozen" else None,
         )
     CNNClassifier._read = counting_read
     try:
@@ -210,20 +214,21 @@ def _fit(mode):
     return result
 
 
-def _one_process(mode):
+def _one_process(mode, memory=None):
     """The reference: the same fit in this process, one torch thread."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _fit(mode)
+        return _fit(mode, memory)
     finally:
         torch.set_num_threads(threads)
 
 
 def _worker_fit(out, modes):
-    _save(out, {mode: _fit(mode) for mode in modes.split(",")})
+    memory = Path(out) / "features"
+    _save(out, {mode: _fit(mode, memory) for mode in modes.split(",")})
 
 
 class _FailOnRank1:
@@ -340,12 +345,12 @@ def two_processes(tmp_path_factory):
     ranks = run_ranks(out, "_worker_fit", 2, args=(",".join(MODES),))
     for code, err, _ in ranks:
         assert code == 0, err
-    return [result for _, _, result in ranks]
+    return [result for _, _, result in ranks], out
 
 
 def test_two_processes_fit_the_model_of_one(two_processes):
     ref = _one_process("train")
-    r0, r1 = (result["train"] for result in two_processes)
+    r0, r1 = (result["train"] for result in two_processes[0])
     assert r0["world_size"] == r1["world_size"] == 2
     # each rank decoded its shard: 16 training + 4 validation images of 40
     assert r0["decoded"] == r1["decoded"] == [20]
@@ -370,7 +375,7 @@ def test_two_processes_fit_the_model_of_one(two_processes):
 
 def test_bf16_autocast_trains_data_parallel(two_processes):
     ref = _one_process("bf16")
-    r0, r1 = (result["bf16"] for result in two_processes)
+    r0, r1 = (result["bf16"] for result in two_processes[0])
     assert r0["world_size"] == 2
     np.testing.assert_allclose(r1["proba"], r0["proba"], atol=1e-7)
     # bfloat16 keeps 8 bits of mantissa: the sums' order shows more
@@ -379,10 +384,15 @@ def test_bf16_autocast_trains_data_parallel(two_processes):
     assert model.net_.amp_dtype is not None
 
 
-def test_frozen_features_are_gathered_and_the_head_fitted_alike(two_processes):
+def test_frozen_features_are_gathered_and_the_head_fitted_alike(
+    two_processes, tmp_path
+):
+    results, out = two_processes
+    # memory=: each rank wrote the features of its shard to the shared cache
+    assert len(list((out / "features").rglob("*.npy"))) == 40
     for mode in ("logreg", "frozen"):
-        ref = _one_process(mode)
-        r0, r1 = (result[mode] for result in two_processes)
+        ref = _one_process(mode, memory=tmp_path / "features")
+        r0, r1 = (result[mode] for result in results)
         assert r0["world_size"] == r1["world_size"] == 2
         assert r0["decoded"] == r1["decoded"] == [20]  # features of half each
         np.testing.assert_allclose(r0["proba"], ref["proba"], atol=ATOL, err_msg=mode)
