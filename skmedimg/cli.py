@@ -107,16 +107,40 @@ def _as_array(values):
     return np.asarray(values, dtype=object)
 
 
-def _drop_unreadable(X, y, console, n_jobs):
+def _unreadable_files(X, n_jobs, device):
+    """``{file: reason}`` of the files of ``X`` that cannot be used.
+
+    Under torchrun each process checks its share of the files and they put
+    their findings together, so every process drops the same files and no
+    file is decoded by more than one of them.
+    """
+    from .preprocessing import validate_images
+
+    try:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        world_size = 1
+    if world_size < 2:
+        return validate_images(X, n_jobs=n_jobs)["invalid"]
+    from .neural import resolve_device, start_data_parallel
+
+    group = start_data_parallel(resolve_device(device), what="skmedimg")
+    with group.guard("the check of the image files"):
+        share = X[group.rank :: group.world_size]
+        found = validate_images(share, n_jobs=n_jobs)["invalid"] if len(share) else {}
+        everyone = {}
+        for part in group.all_gather_object(found):
+            everyone.update(part)
+    return {item: everyone[item] for item in X if item in everyone}
+
+
+def _drop_unreadable(X, y, console, n_jobs, device="auto"):
     """Check every training file once; skip the unreadable ones with a warning."""
     import numpy as np
 
-    from .preprocessing import validate_images
-
     if not (len(X) and isinstance(X[0], str)):
         return X, y, []
-    report = validate_images(X, n_jobs=n_jobs)
-    invalid = report["invalid"]
+    invalid = _unreadable_files(X, n_jobs, device)
     if not invalid:
         return X, y, []
     listing = "; ".join(f"{item} ({reason})" for item, reason in invalid.items())
@@ -794,9 +818,9 @@ def _cmd_train(args, console, *, data=None):
             )
         if writer:
             _make_out(out)
-        X, y, dropped = _drop_unreadable(X, y, console, args.n_jobs)
+        X, y, dropped = _drop_unreadable(X, y, console, args.n_jobs, args.device)
         X_test, y_test, dropped_test = _drop_unreadable(
-            X_test, y_test, console, args.n_jobs
+            X_test, y_test, console, args.n_jobs, args.device
         )
     else:
         if writer:

@@ -56,6 +56,11 @@ ENV_VARS = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 #: (``$SKMEDIMG_DISTRIBUTED_TIMEOUT`` overrides it).
 DEFAULT_TIMEOUT = 1800.0
 
+#: The default process group when skmedimg created it (by its ``id``): a
+#: failing process may then destroy it, so that the others stop at once. A
+#: group the user created is left alone.
+_OWNED = set()
+
 #: Fragments of the messages torch's backends raise when a peer is gone or a
 #: collective timed out (plain RuntimeErrors for gloo, DistError subclasses
 #: for NCCL and the store).
@@ -207,15 +212,10 @@ def start_data_parallel(device, *, what="CNNClassifier"):
     if device.type == "cuda":
         torch.cuda.set_device(device)
     timeout = _timeout_seconds()
-    created = False
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         try:
-            dist.init_process_group(
-                backend,
-                init_method="env://",
-                timeout=datetime.timedelta(seconds=timeout),
-            )
+            _init_process_group(backend, datetime.timedelta(seconds=timeout))
         except Exception as exc:
             raise DistributedError(
                 f"{what}: could not join the process group of "
@@ -225,9 +225,38 @@ def start_data_parallel(device, *, what="CNNClassifier"):
                 f"{os.environ.get('RANK', '?')} within {timeout:g} s: {exc}",
                 rank=_env_rank(),
             ) from exc
-        created = True
+        _OWNED.add(id(dist.group.WORLD))
         atexit.register(_destroy_at_exit)
-    return DataParallelGroup(device, timeout=timeout, created=created, what=what)
+    return DataParallelGroup(device, timeout=timeout, what=what)
+
+
+#: The store of torchrun's rendezvous (``env://``), made once per process, and
+#: how many process groups this process has created on it.
+_STORE = {"store": None, "rank": None, "world_size": None, "generation": 0}
+
+
+def _init_process_group(backend, timeout):
+    """Create the default process group from torchrun's environment.
+
+    torch's own ``env://`` rendezvous gives the key-value store (rank 0
+    serves it on ``MASTER_PORT``, or torchrun's agent does). It is made once
+    and kept: a fit that failed destroys its process group, and the next fit
+    creates a new one under a new key prefix of the same store, where
+    creating the store again would race with the other processes still
+    connected to the old one on the same port.
+    """
+    if _STORE["store"] is None:
+        store, rank, world_size = next(dist.rendezvous("env://", timeout=timeout))
+        _STORE.update(store=store, rank=rank, world_size=world_size)
+    _STORE["generation"] += 1
+    store = dist.PrefixStore(f"skmedimg/{_STORE['generation']}", _STORE["store"])
+    dist.init_process_group(
+        backend,
+        store=store,
+        rank=_STORE["rank"],
+        world_size=_STORE["world_size"],
+        timeout=timeout,
+    )
 
 
 def _destroy_at_exit():
@@ -281,17 +310,13 @@ class DataParallelGroup:
         This process's device.
     timeout : float
         Seconds a collective waits (for messages).
-    created : bool
-        Whether this fit created the process group (and may destroy it when
-        a process fails, so that the others stop at once).
     what : str
         The estimator, for messages.
     """
 
-    def __init__(self, device, *, timeout, created, what="CNNClassifier"):
+    def __init__(self, device, *, timeout, what="CNNClassifier"):
         self.device = torch.device(device)
         self.timeout = float(timeout)
-        self.created = bool(created)
         self.what = what
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
@@ -328,7 +353,7 @@ class DataParallelGroup:
         """Turn a failed collective into :class:`DistributedError`.
 
         When the block fails on this process for a reason of its own, the
-        process group is destroyed (if this fit created it), so that the
+        process group is destroyed (if skmedimg created it), so that the
         other processes, waiting in a collective, stop at once with a
         :class:`DistributedError` instead of waiting for the timeout.
         """
@@ -345,13 +370,13 @@ class DataParallelGroup:
             raise
 
     def abort(self):
-        """Destroy the process group this fit created (no-op otherwise)."""
-        if self.created and dist.is_initialized():
+        """Destroy the process group skmedimg created (no-op otherwise)."""
+        if dist.is_initialized() and id(dist.group.WORLD) in _OWNED:
+            _OWNED.discard(id(dist.group.WORLD))
             try:
                 dist.destroy_process_group()
             except Exception:  # pragma: no cover - already broken
                 pass
-            self.created = False
 
     def _collective_device(self):
         return self.device if self.backend == "nccl" else torch.device("cpu")

@@ -8,6 +8,7 @@ reference runs the same way without those variables. One torch thread per
 process, tiny images and models: a few seconds per run.
 """
 
+import json
 import os
 import pickle
 import socket
@@ -107,7 +108,9 @@ def run_ranks(
         SKMEDIMG_DISTRIBUTED_TIMEOUT=str(TIMEOUT),
     )
     code = (
-        "import sys, torch; torch.set_num_threads(1); "
+        # a process still running after 100 s prints its stack (to stderr)
+        "import sys, faulthandler, torch; faulthandler.dump_traceback_later(100); "
+        "torch.set_num_threads(1); "
         f"import {module} as t; "
         f"t.{worker}(*sys.argv[1:])"
     )
@@ -143,7 +146,10 @@ def run_ranks(
         except subprocess.TimeoutExpired:
             for p in procs:
                 p.kill()
-            raise AssertionError(f"rank {rank} did not finish in {timeout} s") from None
+            errors = [p.communicate()[1][-2000:] for p in procs]
+            raise AssertionError(
+                f"rank {rank} did not finish in {timeout} s; their errors: {errors}"
+            ) from None
         path = out / f"rank{0 if rank is None else rank}.pkl"
         result = pickle.loads(path.read_bytes()) if path.exists() else None
         results.append((proc.returncode, err, result))
@@ -466,6 +472,7 @@ def test_cli_under_torchrun_writes_from_rank_0_only(tmp_path):
         folder = data / f"class{label}"
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.asarray(image).squeeze()).save(folder / f"{i}.png")
+    (data / "class0" / "broken.png").write_bytes(b"not a png")
     workdirs = [tmp_path / f"cwd{r}" for r in range(2)]
     for folder in workdirs:
         folder.mkdir()
@@ -483,6 +490,12 @@ def test_cli_under_torchrun_writes_from_rank_0_only(tmp_path):
     written = sorted(p.name for p in (workdirs[0] / "report").iterdir())
     assert "model.skmedimg" in written and "report.json" in written
     assert not (workdirs[1] / "report").exists()
+    # the files were checked in shares; the broken one is skipped by both
+    report = json.loads((workdirs[0] / "report" / "report.json").read_text())
+    skipped = report["skipped_unreadable"]
+    assert [Path(p).name for p in skipped["train"] + skipped["test"]] == ["broken.png"]
+    assert "skipping 1 unreadable image" in ranks[0][1]
+    assert "skipping" not in ranks[1][1]
     assert ranks[1][1].strip() == "" or "Training on" not in ranks[1][1]
 
 
