@@ -28,26 +28,21 @@ from ._cache import (
     memory_location,
     open_store,
 )
-from ._data import TensorBatchIterator, TensorDataset, decode_chunks, read_chunk
+from ._data import read_chunk
 from ._device import (
-    autocast,
     loaded_precision,
     resolve_device,
     resolve_loading_device,
     resolve_precision,
 )
-from ._device_lock import device_lock
-from ._module import ImageClassifierModule
+from ._module import ImageClassifierModule, uses_channels_last
 from ._random import torch_random
+from ._runner import BackboneRunner
 
 __all__ = ["CNNFeatureExtractor"]
 
 #: Accepted values of ``pooling``, with timm's meaning of each name.
 POOLINGS = ("avg", "max", "avgmax", "catavgmax")
-
-#: Bump when the cached feature rows change meaning (invalidates old caches).
-# Images decoded at a time, in multiples of batch_size: bounds host memory.
-_DECODE_BATCHES = 8
 
 
 class _StopForward(Exception):
@@ -396,8 +391,10 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
             nn.Identity(),
             mean=config["mean"],
             std=config["std"],
-            channels_last=True,
+            channels_last=uses_channels_last(device),
         )
+        if not module.channels_last:
+            return module.to(device).eval()
         # Channels-last weights too: the input alone converts only the first
         # convolution's output.
         return module.to(device, memory_format=torch.channels_last).eval()
@@ -438,11 +435,11 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         if isinstance(size, Integral):
             size = (size, size)
         self.image_size_ = tuple(int(s) for s in size)
-        module = self._build_module(backbone, config, "cpu")
+        module = self._build_module(backbone, config, device)
         self.n_features_out_ = _n_features_out(
             module, self.image_size_, layer, self.pooling
         )
-        self.module_ = module.to(device)
+        self.module_ = module
         self.data_config_ = config
         self.layer_ = layer
         self.device_ = device
@@ -494,45 +491,22 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
 
         A thread decodes (or, for arrays, checks and copies) the next chunk of
         images while the device computes the current one (see
-        :func:`decode_chunks`). Features stay on the device until the end of
-        a chunk: the host waits for the device once per chunk, not once per
-        batch.
+        :class:`~skmedimg.neural._runner.BackboneRunner`). Features stay on
+        the device until the end of a chunk: the host waits for the device
+        once per chunk, not once per batch.
         """
-        out = np.empty((len(indices), self.n_features_out_), dtype=np.float32)
-        batch_size = int(self.batch_size)
-        chunk = batch_size * _DECODE_BATCHES
-        bar = None
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(indices), desc="CNN features", unit="img")
+        runner = BackboneRunner(
+            self.device_,
+            amp_dtype,
+            batch_size=int(self.batch_size),
+            progress="CNN features" if self.verbose else None,
+        )
         self.module_.eval()
-        try:
-            for row, images in decode_chunks(X, indices, chunk, self._decode):
-                iterator = TensorBatchIterator(
-                    TensorDataset(images),
-                    batch_size=batch_size,
-                    device=self.device_,
-                )
-                # Decoding runs outside the per-GPU lock (see _device_lock):
-                # parallel workers decode while one computes.
-                with (
-                    device_lock(self.device_),
-                    torch.inference_mode(),
-                    autocast(self.device_, amp_dtype),
-                ):
-                    feats = [
-                        _forward_batch(self.module_, batch, self.layer_, self.pooling)
-                        for batch, _ in iterator
-                    ]
-                    block = torch.cat(feats).float().cpu().numpy()
-                out[row : row + len(block)] = block
-                if bar is not None:
-                    bar.update(len(block))
-        finally:
-            if bar is not None:
-                bar.close()
-        return out
+
+        def forward(batch):
+            return _forward_batch(self.module_, batch, self.layer_, self.pooling)
+
+        return runner.stream(X, indices, self._decode, forward, self.n_features_out_)
 
     def transform(self, X):
         """Pooled backbone features of images ``X``.
@@ -614,9 +588,9 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         device = resolve_loading_device(self.device_, what="This CNNFeatureExtractor")
         with torch_random():  # random weights, replaced by the saved ones
             backbone, _ = _create(pretrained=False, **self._build)
-        module = self._build_module(backbone, self.data_config_, "cpu")
+        module = self._build_module(backbone, self.data_config_, device)
         module.load_state_dict(module_state)
-        self.module_ = module.to(device)
+        self.module_ = module
         self.device_ = device
 
 

@@ -4,7 +4,7 @@ Besides the public names of ``__all__``, this module is where the other
 subpackages find what they share (package-internal, not part of the public
 API, may change without deprecation): ``check_size``, ``item_name``,
 ``overlapped``, ``read_chunked``, ``as_image_cache``, ``resolve_verbose``
-(the rule of ``verbose="auto"``) and the cache entry helpers ``HEADER_SIZE``, ``entry_crc_ok`` and ``read_entry``. No subpackage
+(the rule of ``verbose="auto"``), ``warn_upscale`` and the cache entry helpers ``HEADER_SIZE``, ``entry_crc_ok`` and ``read_entry``. No subpackage
 imports another's private modules (``tests/test_layering.py``).
 """
 
@@ -19,6 +19,7 @@ from ._io import (
 )
 from ._labels import check_labels
 from ._io import _item_name as item_name
+from ._io import _warn_upscale as warn_upscale
 from ._stream import ImageChunk, iter_image_chunks, overlapped, read_chunked
 from ._stream import _as_cache as as_image_cache
 from ._verbose import is_interactive, resolve_verbose
