@@ -81,7 +81,7 @@ from skmedimg.utils import read_images
 
 modes = ("stretch", "pad", "crop")
 resized = {
-    mode: ImageResizer(size=size, mode=mode, color="gray").fit_transform(images)
+    mode: ImageResizer(image_size=size, resize_mode=mode, color="gray").fit_transform(images)
     for mode in modes
 }
 print({mode: array.shape for mode, array in resized.items()})
@@ -111,12 +111,12 @@ print(f"saved {png}")
 # colour to luma; ``color="keep"`` keeps what the images are. Every bit depth
 # (16-bit PNG, float arrays) ends as ``uint8`` by the rule documented in
 # :mod:`skmedimg.utils`.
-rgb = ImageResizer(size=size).fit_transform(images)
+rgb = ImageResizer(image_size=size).fit_transform(images)
 print("rgb:", rgb.shape, rgb.dtype)
 sixteen_bit = [(img.astype(np.uint16) * 257) for img in resized["pad"][..., 0]]
 print(
     "16-bit input:",
-    ImageResizer(size=32, color="keep").fit_transform(sixteen_bit).dtype,
+    ImageResizer(image_size=32, color="keep").fit_transform(sixteen_bit).dtype,
 )
 
 # %%

@@ -196,7 +196,7 @@ def test_frozen_backbone_and_pipeline(trained):
     _, X, y = trained
     big = [np.kron(img, np.ones((2, 2), dtype=np.uint8)) for img in X[:32]]
     model = make_pipeline(
-        ImageResizer(size=SIZE),
+        ImageResizer(image_size=SIZE),
         _resnet(freeze="backbone", max_epochs=1),
     ).fit(big, y[:32])
     maps = gradcam(model, big[:3])
