@@ -301,9 +301,7 @@ def _check_args(name, split, size):
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
     if not isinstance(size, Integral) or isinstance(size, bool) or size not in _SIZES:
-        raise ValueError(
-            f"image_size must be one of {_SIZES} (an int), got {size!r}"
-        )
+        raise ValueError(f"image_size must be one of {_SIZES} (an int), got {size!r}")
     return key
 
 

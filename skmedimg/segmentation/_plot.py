@@ -139,10 +139,9 @@ def plot_segmentation(
 
     Each label (or region) gets one colour. The ground truth is drawn as solid
     contours (``overlay="contour"``) or as a translucent fill
-    (``overlay="fill"``);
-    the prediction, when given, is always drawn as dashed contours of the same
-    colours, so that the two can be told apart where they overlap. A legend
-    names the labels and the two styles.
+    (``overlay="fill"``); the prediction, when given, is always drawn as dashed
+    contours of the same colours, so that the two can be told apart where they
+    overlap. A legend names the labels and the two styles.
 
     For a 3-D volume the figure is a montage of axial-style slices along the
     **last spatial axis** (``k``, the third voxel axis of a NIfTI file as
@@ -215,8 +214,6 @@ def plot_segmentation(
     Examples
     --------
     >>> import numpy as np
-
-from ..utils import DEPRECATED, renamed_argument
     >>> from skmedimg.segmentation import plot_segmentation
     >>> image = np.random.default_rng(0).random((32, 32))
     >>> mask = np.zeros((32, 32), dtype=int)
@@ -296,9 +293,9 @@ from ..utils import DEPRECATED, renamed_argument
             if layer is not None:
                 layer = take(layer, index)
                 if overlay == "fill":
-                    overlay = np.zeros((*layer.shape, 4), np.float32)
-                    overlay[layer] = to_rgba(colour, alpha)
-                    axis.imshow(overlay, interpolation="nearest")
+                    fill = np.zeros((*layer.shape, 4), np.float32)
+                    fill[layer] = to_rgba(colour, alpha)
+                    axis.imshow(fill, interpolation="nearest")
                 elif layer.any():
                     axis.contour(
                         layer.astype(np.float32),

@@ -255,7 +255,12 @@ def test_cluster_summary_prints_as_a_table():
     text = repr(summary)
     lines = text.splitlines()
     assert lines[0] == "Intensity clusters (3)"
-    assert lines[1].split() == ["cluster", "n_images", "intensity_mean", "intensity_std"]
+    assert lines[1].split() == [
+        "cluster",
+        "n_images",
+        "intensity_mean",
+        "intensity_std",
+    ]
     assert len(lines) == 2 + 3
     assert [int(line.split()[1]) for line in lines[2:]] == summary["n_images"].tolist()
     assert "array(" not in text

@@ -25,7 +25,9 @@ def test_mixed_inputs_to_fixed_shape(tmp_path):
     assert np.all(out[2, ..., 0] == 255) and np.all(out[2, ..., 1:] == 0)
     gray = ImageResizer(image_size=(8, 12), color="gray").fit_transform(images)
     assert gray.shape == (5, 8, 12, 1)
-    keep = ImageResizer(image_size=8, color="keep").fit_transform([images[0], images[3]])
+    keep = ImageResizer(image_size=8, color="keep").fit_transform(
+        [images[0], images[3]]
+    )
     assert keep.shape == (2, 8, 8, 1)
 
 
