@@ -324,3 +324,43 @@ def test_old_function_keywords_warn_and_give_the_same_result(tmp_path, fake_md5)
     np.testing.assert_array_equal(got.images, expected.images)
     with pytest.raises(ValueError, match="`size` and `image_size` were both given"):
         load_medmnist("breastmnist", size=64, image_size=64, data_home=tmp_path)
+
+
+def _renamed():
+    """``{public name: {old parameter names}}``, from the signatures."""
+    renamed = {}
+    for _, name, obj in PUBLIC:
+        old = {p.name for p in _parameters(obj).values() if _is_deprecated(p)}
+        if old:
+            renamed[name] = old
+    return renamed
+
+
+def test_the_project_itself_uses_no_old_name():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    renamed = _renamed()
+    found = []
+    files = [
+        *(root / "skmedimg").rglob("*.py"),
+        *(root / "examples").glob("*.py"),
+        *(root / "benchmarks").glob("*.py"),
+    ]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            called = (
+                func.attr
+                if isinstance(func, ast.Attribute)
+                else (func.id if isinstance(func, ast.Name) else None)
+            )
+            for keyword in node.keywords:
+                if keyword.arg in renamed.get(called, ()):
+                    where = f"{path.relative_to(root)}:{node.lineno}"
+                    found.append(f"{where} {called}({keyword.arg}=...)")
+    assert found == []
+    assert renamed["ImageResizer"] == {"size", "mode"}
