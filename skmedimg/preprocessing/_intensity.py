@@ -418,6 +418,11 @@ class IntensityKMeans(
     ([0, 0, 0], (3, 2))
     >>> km.cluster_summary_["n_images"], km.cluster_summary_["intensity_mean"].round(1)
     (array([10, 10]), array([203.2,  29.3]))
+    >>> km.cluster_summary_
+    Intensity clusters (2)
+    cluster  n_images  intensity_mean  intensity_std
+          0        10          203.19           1.43
+          1        10           29.31           1.20
     """
 
     _parameter_constraints: dict = {

@@ -20,26 +20,40 @@ __all__ = ["ColumnTable", "format_table"]
 _MAX_ROWS = 20
 
 
-def _cell(value):
-    """Text of one cell: numbers compactly, ``None`` and NaN as blanks."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, Integral):
-        return str(int(value))
-    if isinstance(value, Real):
-        return "" if np.isnan(value) else f"{value:.6g}"
-    return str(value)
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_float(value):
+    return isinstance(value, Real) and not isinstance(value, Integral | bool)
+
+
+def _column_text(values):
+    """Return the text of a column's cells.
+
+    Floats get one number of decimals per column (2, or 4 when every value is
+    below 1); ``None`` and NaN are blanks.
+    """
+    values = [_plain(v) for v in values]
+    floats = [abs(v) for v in values if _is_float(v) and np.isfinite(v)]
+    decimals = 4 if floats and max(floats) < 1 else 2
+    cells = []
+    for value in values:
+        if value is None or (_is_float(value) and np.isnan(value)):
+            cells.append("")
+        elif _is_float(value):
+            cells.append(f"{value:.{decimals}f}")
+        else:
+            cells.append(str(value))
+    return cells
 
 
 def _shown(columns, max_rows):
     names = list(columns)
     n_rows = len(columns[names[0]]) if names else 0
     shown = n_rows if max_rows is None else min(n_rows, max_rows)
-    cells = [[_cell(columns[name][i]) for name in names] for i in range(shown)]
+    texts = [_column_text(list(columns[name][:shown])) for name in names]
+    cells = [[text[i] for text in texts] for i in range(shown)]
     return names, cells, n_rows - shown
 
 

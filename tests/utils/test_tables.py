@@ -26,7 +26,7 @@ def test_prints_aligned_with_blanks_for_missing_values():
         "Clusters",
         "cluster  n_images  intensity_mean  name",
         "      0        10          203.25  dark",
-        "      1         2            29.5  bright",
+        "      1         2           29.50  bright",
         "      2         0",
     ]
 
