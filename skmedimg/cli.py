@@ -80,7 +80,7 @@ def _load_dataset(path, split, *, min_classes=1):
                 f"<name>_<size>.npz (e.g. breastmnist_64.npz), not {path.name!r}"
             )
         data = load_medmnist(
-            name, split=split, size=int(size or 28), data_home=path.parent
+            name, split=split, image_size=int(size or 28), data_home=path.parent
         )
         names = list(data.target_names)
         labels = [names[int(t)] for t in data.target]
