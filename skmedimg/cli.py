@@ -653,7 +653,7 @@ def _write_gradcam(model, X, y, y_pred, path, console, random_state=0):
     from .utils import read_images
 
     subset = X[index] if hasattr(X, "shape") else [X[i] for i in index]
-    images = read_images(subset, size=model.image_size_, color="rgb")
+    images = read_images(subset, image_size=model.image_size_, color="rgb")
     maps = gradcam(model, images)
     proba = model.predict_proba(images)
     # the probability of the class shown as predicted (a threshold may have

@@ -45,18 +45,7 @@ FORBIDDEN = {"size", "mode", "pooling"}
 # (module, public name, parameter): why the old spelling is still there. An
 # entry that no longer matches a parameter fails test_allow_list_is_current,
 # so it is removed with the rename.
-ALLOWED = {
-    # CNNFeatureExtractor.pooling renamed separately: it becomes timm's
-    # global_pool with the restructuring of skmedimg.neural.
-    ("skmedimg.neural", "CNNFeatureExtractor", "pooling"): (
-        "CNNFeatureExtractor.pooling renamed separately"
-    ),
-    # skmedimg.neural calls read_images(size=...); the reader's size becomes
-    # image_size (as iter_image_chunks already spells it) with that change.
-    ("skmedimg.utils", "read_images", "size"): (
-        "read_images.size renamed with its callers in skmedimg.neural"
-    ),
-}
+ALLOWED = {}
 
 
 def _public_callables():
@@ -364,3 +353,42 @@ def test_the_project_itself_uses_no_old_name():
                     found.append(f"{where} {called}({keyword.arg}=...)")
     assert found == []
     assert renamed["ImageResizer"] == {"size", "mode"}
+
+
+def test_read_images_and_the_image_cache_key_renamed_size(tmp_path):
+    from PIL import Image
+
+    from skmedimg.utils import ImageCache, read_images
+
+    expected = read_images(_X, image_size=8, color="rgb")
+    with pytest.warns(FutureWarning, match="`size` was renamed `image_size`"):
+        got = read_images(_X, size=8, color="rgb")
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="`size` and `image_size` were both given"):
+        read_images(_X, size=8, image_size=8)
+
+    path = tmp_path / "a.png"
+    Image.fromarray(_X[0]).save(path)
+    cache = ImageCache(tmp_path / "cache")
+    key = cache.key(path, image_size=(4, 4), color="rgb")
+    with pytest.warns(FutureWarning, match="`size` was renamed `image_size`"):
+        assert cache.key(path, size=(4, 4), color="rgb") == key
+    with pytest.raises(TypeError, match="needs image_size"):
+        cache.key(path, color="rgb")
+
+
+def test_feature_extractor_pooling_is_timms_global_pool():
+    from skmedimg.neural import CNNFeatureExtractor
+
+    params = dict(
+        model_name="test_resnet", pretrained=False, image_size=32, random_state=0
+    )
+    expected = CNNFeatureExtractor(**params, global_pool="max").fit_transform(_X)
+    old = CNNFeatureExtractor(**params, pooling="max")
+    assert clone(old).get_params()["pooling"] == "max"
+    with pytest.warns(FutureWarning, match="`pooling` was renamed `global_pool`"):
+        got = old.fit_transform(_X)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert old.global_pool_ == "max"
+    with pytest.raises(ValueError, match="`pooling` and `global_pool` were both"):
+        CNNFeatureExtractor(**params, pooling="max", global_pool="avgmax").fit(_X)

@@ -117,7 +117,7 @@ default=None
     n_samples, height, width = heatmaps.shape
     if n_samples == 0:
         raise ValueError("no heat maps to plot (an empty batch)")
-    rgb = read_images(images, size=(height, width), color="rgb")
+    rgb = read_images(images, image_size=(height, width), color="rgb")
     if len(rgb) != n_samples:
         raise ValueError(f"{len(rgb)} images but {n_samples} heat maps")
     labels = {}

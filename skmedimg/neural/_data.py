@@ -307,7 +307,7 @@ def read_model_input(
     ``UserWarning``); the chunks of prediction do not repeat it.
     """
     images = read_images(
-        items, size=size, color=color, n_jobs=n_jobs, warn_upscale=warn_upscale
+        items, image_size=size, color=color, n_jobs=n_jobs, warn_upscale=warn_upscale
     )
     return images[..., None] if images.ndim == 3 else images
 
@@ -567,7 +567,7 @@ class DiskImages:
                     item = X[index]
                     key = None
                     if cache is not None and isinstance(item, str):
-                        key = cache.key(item, size=size, color=color, decoder=decoder)
+                        key = cache.key(item, image_size=size, color=color, decoder=decoder)
                     entry = None if key is None else cache.entry_path(key)
                     if entry is not None and os.path.exists(entry):
                         paths[index] = str(entry)
@@ -586,7 +586,7 @@ class DiskImages:
                 os.close(fd)
         if failures:
             raise ImageReadError(failures, n_items=n)
-        source = (X, {"size": size, "color": color}, cache, decoder)
+        source = (X, {"image_size": size, "color": color}, cache, decoder)
         return cls(paths, offsets, verified, shape, source=source, store=store)
 
     # ------------------------------------------------------ tensor-like API
@@ -650,7 +650,7 @@ class DiskImages:
         X, settings, cache, decoder = self._source
         item = X[row]
         image = read_model_input(
-            [item], size=settings["size"], color=settings["color"], warn_upscale=None
+            [item], size=settings["image_size"], color=settings["color"], warn_upscale=None
         )[0]
         if cache is not None and isinstance(item, str) and decoder == "cpu":
             cache.store(cache.key(item, **settings), image)

@@ -167,7 +167,7 @@ default="bilinear"
         image_size, resize_mode = self._resolved()
         return read_images(
             X,
-            size=image_size,
+            image_size=image_size,
             color=self.color,
             resize_mode=resize_mode,
             resample=self.resample,

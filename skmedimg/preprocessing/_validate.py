@@ -133,7 +133,7 @@ def _reraise_if_global(exc):
 def _decode_one(i, item):
     """Decode one item; return ``(n_channels, failure)``."""
     try:
-        image = read_images([item], size=_PROBE_SIZE, color="keep")
+        image = read_images([item], image_size=_PROBE_SIZE, color="keep")
     except ImageReadError as exc:
         return None, (i, _item_name(item, i), exc.failures[0][2])
     return image.shape[-1], None

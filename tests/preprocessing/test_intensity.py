@@ -87,7 +87,7 @@ def test_colour_images_use_luma_or_channels():
 def test_size_downsamples_first():
     X = _groups(2, size=64)
     F = IntensityFeatures(image_size=16).fit_transform(X)
-    small = read_images(X, size=16, color="gray")
+    small = read_images(X, image_size=16, color="gray")
     np.testing.assert_allclose(F[:, 0], small.mean(axis=(1, 2, 3)))
 
 
