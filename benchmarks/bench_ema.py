@@ -4,7 +4,7 @@ Three ways to keep an exponential moving average of a model's weights during
 training, on the same network (``tf_efficientnet_lite0``, random weights) in
 the same run:
 
-* **ours**: ``_ImageNet._ema_update`` (the code ``ema=`` runs), which averages
+* **ours**: ``_WeightAveraging.on_batch_end`` (the code ``ema=`` runs), which averages
   only the tensors that training changes (trainable parameters and the
   floating-point buffers of modules in training mode) with one
   ``torch._foreach_lerp_`` call, and swaps the averaged weights into the
@@ -28,7 +28,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import base_parser, report, resolve, setup_threads, sync  # noqa: E402
@@ -79,26 +78,15 @@ def time_updates(update, model, steps, device):
 
 
 def ours(model):
-    from skmedimg.neural._net import _ImageNet
+    from skmedimg.neural._callbacks import _WeightAveraging
 
-    live = [p for p in model.parameters() if p.requires_grad]
-    for module in model.modules():
-        if module.training:
-            live.extend(
-                b
-                for b in module.buffers(recurse=False)
-                if b is not None and b.is_floating_point()
-            )
-    net = SimpleNamespace(
-        ema=DECAY,
-        ema_state_={
-            "live": live,
-            "other": [t.detach().clone() for t in live],
-            "averaged_in": False,
-            "steps": 0,
-        },
+    averaging = _WeightAveraging(DECAY)
+    averaging.start(model)
+    update = averaging.on_batch_end
+    return (
+        lambda step: update(None, training=True),
+        _bytes(averaging.state_["other"]),
     )
-    return (lambda step: _ImageNet._ema_update(net)), _bytes(net.ema_state_["other"])
 
 
 def torch_swa(model):

@@ -162,8 +162,8 @@ def main():
     )
     print(f"device={device} settings={settings}")
     with Timer(device) as t:
-        X = read_images(paths, size=size, color="rgb", n_jobs=-1)
-        X_test = read_images(test_paths, size=size, color="rgb", n_jobs=-1)
+        X = read_images(paths, image_size=size, color="rgb", n_jobs=-1)
+        X_test = read_images(test_paths, image_size=size, color="rgb", n_jobs=-1)
     decode_s = t.seconds
     classes, y_idx = np.unique(y, return_inverse=True)
     y_test_idx = np.searchsorted(classes, y_test)

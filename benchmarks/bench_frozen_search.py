@@ -78,7 +78,7 @@ def main():
     )
     print(f"device={device} settings={settings}")
     with Timer(device) as t:
-        X = read_images(paths, size=size, color="rgb", n_jobs=-1)
+        X = read_images(paths, image_size=size, color="rgb", n_jobs=-1)
     decode_s = t.seconds
 
     seen = []

@@ -9,7 +9,7 @@ in the same run:
         np.stack([np.asarray(Image.open(p).convert("RGB").resize((224, 224)))
                   for p in paths])
 
-(b) ``skmedimg.utils.read_images(paths, size=224, color="rgb", n_jobs=1)``
+(b) ``skmedimg.utils.read_images(paths, image_size=224, color="rgb", n_jobs=1)``
 (c) the same with ``n_jobs=-1`` (threads).
 
 One warm-up pass (so that every method finds the files in the OS page cache),
@@ -100,10 +100,10 @@ def main(argv=None):
     methods = {
         "Pillow open/convert/resize loop": lambda: pillow_baseline(paths),
         "read_images n_jobs=1": lambda: read_images(
-            paths, size=SIZE, color="rgb", n_jobs=1
+            paths, image_size=SIZE, color="rgb", n_jobs=1
         ),
         "read_images n_jobs=-1": lambda: read_images(
-            paths, size=SIZE, color="rgb", n_jobs=-1
+            paths, image_size=SIZE, color="rgb", n_jobs=-1
         ),
     }
 

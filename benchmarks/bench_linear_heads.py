@@ -46,8 +46,8 @@ def load_set(data, name, size):
 
     X, y, X_test, y_test = official_splits(data, name)
     if name == "brain_tumor_mri":
-        X = read_images(X, size=size, color="rgb")
-        X_test = read_images(X_test, size=size, color="rgb")
+        X = read_images(X, image_size=size, color="rgb")
+        X_test = read_images(X_test, image_size=size, color="rgb")
     return X, y, X_test, y_test
 
 

@@ -71,7 +71,7 @@ else:
 # changes them little.
 from skmedimg.preprocessing import IntensityFeatures
 
-features = IntensityFeatures(size=128)
+features = IntensityFeatures(image_size=128)
 F = features.fit_transform(X)
 print(" ".join(f"{name:>6}" for name in features.get_feature_names_out()))
 for row in F[:3]:
@@ -90,7 +90,7 @@ from skmedimg.preprocessing import (
     score_n_clusters,
 )
 
-template = IntensityKMeans(size=128, random_state=0)
+template = IntensityKMeans(image_size=128, random_state=0)
 scores = score_n_clusters(X, range(2, 9), estimator=template)
 print("  k    inertia  silhouette")
 for k, inertia, silhouette in zip(
@@ -99,14 +99,14 @@ for k, inertia, silhouette in zip(
     print(f"{k:3d} {inertia:10.1f} {silhouette:11.3f}")
 print(f"highest silhouette at k = {scores.best_k}")
 
-axes = plot_elbow_silhouette(scores)
+fig = plot_elbow_silhouette(scores)
 # (Hidden here: out_dir, the folder of the saved figures, SKMEDIMG_EXAMPLES_OUT.)
 # sphinx_gallery_start_ignore
 out_dir = Path(os.environ.get("SKMEDIMG_EXAMPLES_OUT", "."))
 out_dir.mkdir(parents=True, exist_ok=True)
 # sphinx_gallery_end_ignore
 png = out_dir / "intensity_kmeans_elbow_silhouette.png"
-axes[0].figure.savefig(png, dpi=100)
+fig.savefig(png, dpi=100)
 print(f"saved {png}")
 
 # %%
@@ -116,17 +116,15 @@ print(f"saved {png}")
 # files. Samplers such as :class:`~skmedimg.preprocessing.ImageValidator` need
 # imbalanced-learn's pipeline, re-exported by :mod:`skmedimg.pipeline`. The
 # fitted clusterer reports, per cluster, the number of images and the mean and
-# standard deviation of their mean intensities.
+# standard deviation of their mean intensities, in ``cluster_summary_``: a dict
+# of arrays that prints as a table (``.to_frame()`` gives a pandas DataFrame).
 from skmedimg.pipeline import make_pipeline
 from skmedimg.preprocessing import ImageValidator
 
 pipe = make_pipeline(
     ImageValidator(), template.set_params(n_clusters=scores.best_k)
 ).fit(X)
-summary = pipe[-1].cluster_summary_
-print("cluster  n_images  intensity_mean  intensity_std")
-for row in zip(*summary.values(), strict=True):
-    print("{:7d} {:9d} {:15.1f} {:14.1f}".format(*row))
+print(pipe[-1].cluster_summary_)
 
 # %%
 # New images get the cluster of the nearest centre; at predict time the

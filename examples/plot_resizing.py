@@ -5,7 +5,7 @@ Resizing scans: stretch, pad or crop
 
 A CNN takes images of one size, but scans come in many. The source reports
 resized every image to 224 x 224, which stretches scans that are not square.
-Here you learn the three modes of
+Here you learn the three ``resize_mode`` values of
 :class:`~skmedimg.preprocessing.ImageResizer`: ``"stretch"`` (ignore the aspect
 ratio), ``"pad"`` (keep it and fill with black) and ``"crop"`` (keep it and cut
 the centre), see them side by side, and learn its colour rule (gray scans are
@@ -70,20 +70,21 @@ for (height, width), image in zip(read_image_sizes(images), images, strict=True)
 # %%
 # Three modes side by side
 # ------------------------
-# Each mode returns one ``uint8`` array of shape ``(n_samples, height, width,
-# n_channels)``. ``"stretch"`` distorts the anatomy of non-square scans;
-# ``"pad"`` keeps all of it at the cost of black borders; ``"crop"`` keeps the
-# centre at full resolution and loses the edges.
+# Each ``resize_mode`` returns one ``uint8`` array of shape ``(n_samples,
+# height, width, n_channels)`` of ``image_size``. ``"stretch"`` distorts the
+# anatomy of non-square scans; ``"pad"`` keeps all of it at the cost of black
+# borders; ``"crop"`` keeps the centre at full resolution and loses the edges.
 import matplotlib.pyplot as plt
 
 from skmedimg.preprocessing import ImageResizer
 from skmedimg.utils import read_images
 
 modes = ("stretch", "pad", "crop")
-resized = {
-    mode: ImageResizer(size=size, mode=mode, color="gray").fit_transform(images)
+resizers = {
+    mode: ImageResizer(image_size=size, resize_mode=mode, color="gray")
     for mode in modes
 }
+resized = {mode: resizer.fit_transform(images) for mode, resizer in resizers.items()}
 print({mode: array.shape for mode, array in resized.items()})
 
 fig, axes = plt.subplots(
@@ -111,12 +112,12 @@ print(f"saved {png}")
 # colour to luma; ``color="keep"`` keeps what the images are. Every bit depth
 # (16-bit PNG, float arrays) ends as ``uint8`` by the rule documented in
 # :mod:`skmedimg.utils`.
-rgb = ImageResizer(size=size).fit_transform(images)
+rgb = ImageResizer(image_size=size).fit_transform(images)
 print("rgb:", rgb.shape, rgb.dtype)
 sixteen_bit = [(img.astype(np.uint16) * 257) for img in resized["pad"][..., 0]]
 print(
     "16-bit input:",
-    ImageResizer(size=32, color="keep").fit_transform(sixteen_bit).dtype,
+    ImageResizer(image_size=32, color="keep").fit_transform(sixteen_bit).dtype,
 )
 
 # %%
@@ -125,5 +126,5 @@ print(
 # mean and standard deviation of the backbone (from timm's data config), so a
 # pipeline never hard-codes ImageNet numbers. ``ImageResizer`` is the step to
 # use in front of non-CNN models, and to decode a folder once: the CNN
-# estimators resize by themselves (their ``image_size`` parameter), in
-# ``"stretch"`` mode.
+# estimators resize by themselves (their ``image_size`` parameter, the same
+# name), stretching.

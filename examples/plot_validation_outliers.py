@@ -169,7 +169,7 @@ from skmedimg.preprocessing import ImageValidator, IntensityFeatures
 pipe = make_pipeline(
     ImageValidator(),
     SizeOutlierRejector(threshold=3.0),
-    IntensityFeatures(size=64),
+    IntensityFeatures(image_size=64),
     StandardScaler(),
     LogisticRegression(max_iter=1000),
 )

@@ -83,7 +83,7 @@ def _load_dataset(path, split, *, min_classes=1):
                 f"<name>_<size>.npz (e.g. breastmnist_64.npz), not {path.name!r}"
             )
         data = load_medmnist(
-            name, split=split, size=int(size or 28), data_home=path.parent
+            name, split=split, image_size=int(size or 28), data_home=path.parent
         )
         names = list(data.target_names)
         labels = [names[int(t)] for t in data.target]
@@ -680,7 +680,7 @@ def _write_gradcam(model, X, y, y_pred, path, console, random_state=0):
     from .utils import read_images
 
     subset = X[index] if hasattr(X, "shape") else [X[i] for i in index]
-    images = read_images(subset, size=model.image_size_, color="rgb")
+    images = read_images(subset, image_size=model.image_size_, color="rgb")
     maps = gradcam(model, images)
     proba = model.predict_proba(images)
     # the probability of the class shown as predicted (a threshold may have

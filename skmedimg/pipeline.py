@@ -24,7 +24,7 @@ Examples
 >>> y = [0, 1] * 6
 >>> pipe = make_pipeline(
 ...     ImageValidator(),
-...     ImageResizer(size=8, color="gray"),
+...     ImageResizer(image_size=8, color="gray"),
 ...     FunctionTransformer(np.reshape, kw_args={"shape": (-1, 64)}),
 ...     KNeighborsClassifier(n_neighbors=1),
 ... ).fit(X, y)

@@ -663,7 +663,7 @@ class _Upload:
 
         try:
             return read_images(
-                [self.path], size=size, color=color, max_pixels=self.max_pixels
+                [self.path], image_size=size, color=color, max_pixels=self.max_pixels
             )
         except ImageReadError as exc:
             raise self._client_error(exc) from None

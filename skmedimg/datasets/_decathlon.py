@@ -109,6 +109,10 @@ def load_decathlon(root, *, split="training"):
             ``dataset.json``'s ``"labels"`` (for Task01: 0 background,
             1 edema, 2 non-enhancing tumour, 3 enhancing tumour), or None
             without ``dataset.json``.
+        target_names : list of str or None
+            The same names in label order, under the key every loader uses
+            for class names (a legend's ``names`` for
+            :func:`skmedimg.segmentation.plot_segmentation`), or None.
         modalities : list of str or None
             ``dataset.json``'s ``"modality"`` in channel order (for Task01:
             FLAIR, T1w, t1gd, T2w), or None.
@@ -186,6 +190,7 @@ def load_decathlon(root, *, split="training"):
         masks=masks,
         names=np.asarray([_stem(n) for n in names], dtype=str),
         labels=labels,
+        target_names=None if labels is None else [labels[k] for k in sorted(labels)],
         modalities=modalities,
         DESCR=descr + ".",
     )
@@ -243,6 +248,9 @@ def load_drive(root):
             Field-of-view mask paths (0 outside, 255 inside).
         ids : ndarray of int of shape (n_samples,)
             The image numbers (21 to 40 for the training split).
+        target_names : list of str
+            ``["background", "vessel"]``: the names of the binarised mask
+            labels 0 and 1, under the key every loader uses for class names.
         DESCR : str
             A one-line description.
 
@@ -301,6 +309,7 @@ def load_drive(root):
             [os.path.join(folders["mask"], fovs[k]) for k in ids], dtype=str
         ),
         ids=np.asarray(ids, dtype=np.int64),
+        target_names=["background", "vessel"],
         DESCR=f"DRIVE retinal vessels {root}: {len(ids)} images (ids "
         f"{ids[0]}-{ids[-1]}).",
     )

@@ -128,6 +128,10 @@ def load_image_folder(path, *, extensions=None):
             Absolute paths of the images, class by class in the order of
             ``target_names``; within a class, a folder's images sorted by
             name, then its sub-folders', sorted.
+        images : ndarray of str, shape (n_samples,)
+            The same paths under the name every loader uses for its images
+            (:func:`load_medmnist` gives arrays there): what estimators take
+            as ``X``.
         target : ndarray of int, shape (n_samples,)
             Class index of each image, into ``target_names``.
         target_names : list of str
@@ -267,8 +271,10 @@ def load_image_folder(path, *, extensions=None):
     descr = f"Image folder {root}: {len(target)} images in {len(classes)} classes ("
     descr += ", ".join(f"{c} {n}" for c, n in zip(classes, counts, strict=True))
     descr += ")."
+    filenames = np.asarray(filenames, dtype=str)
     return Bunch(
-        filenames=np.asarray(filenames, dtype=str),
+        filenames=filenames,
+        images=filenames,
         target=target,
         target_names=classes,
         labels=np.asarray(classes, dtype=str)[target]

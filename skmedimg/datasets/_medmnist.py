@@ -15,6 +15,8 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..utils import DEPRECATED, renamed_argument
+
 __all__ = ["MEDMNIST_NAMES", "load_medmnist"]
 
 # File names, URLs, md5 values and labels as in the ``medmnist`` package
@@ -299,7 +301,7 @@ def _check_args(name, split, size):
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
     if not isinstance(size, Integral) or isinstance(size, bool) or size not in _SIZES:
-        raise ValueError(f"size must be one of {_SIZES} (an int), got {size!r}")
+        raise ValueError(f"image_size must be one of {_SIZES} (an int), got {size!r}")
     return key
 
 
@@ -418,7 +420,15 @@ def _read_split(path, split, url):
     return images, labels
 
 
-def load_medmnist(name, *, split="train", size=28, data_home=None, download=False):
+def load_medmnist(
+    name,
+    *,
+    split="train",
+    image_size=28,
+    data_home=None,
+    download=False,
+    size=DEPRECATED,
+):
     """Load one split of a MedMNIST 2-D dataset.
 
     Reads the official MedMNIST npz files, with the file names and md5 values
@@ -435,9 +445,9 @@ def load_medmnist(name, *, split="train", size=28, data_home=None, download=Fals
         ``organcmnist``, ``organsmnist`` (see :data:`MEDMNIST_NAMES`).
     split : {"train", "val", "test"}, default="train"
         Which split to return.
-    size : {28, 64, 128, 224}, default=28
+    image_size : {28, 64, 128, 224}, default=28
         Image size. Size 28 is the file ``{name}.npz``, the others
-        ``{name}_{size}.npz`` (MedMNIST+).
+        ``{name}_{image_size}.npz`` (MedMNIST+).
     data_home : str or os.PathLike, default=None
         Folder holding the npz files. ``None`` means ``$SKMEDIMG_DATA/medmnist``
         or ``$SKMEDIMG_DATA`` when the environment variable ``SKMEDIMG_DATA``
@@ -446,14 +456,19 @@ def load_medmnist(name, *, split="train", size=28, data_home=None, download=Fals
         Download the file from Zenodo when it is missing. Downloads go to
         ``data_home`` (or ``$SKMEDIMG_DATA/medmnist``, or ``~/.medmnist``)
         through a temporary file that is renamed only after its md5 matched.
+    size : {28, 64, 128, 224}
+        Deprecated spelling of ``image_size``.
+
+        .. deprecated:: 0.1
+           ``size`` was renamed ``image_size`` and will be removed in 0.3.
 
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
         Dictionary-like object with the attributes:
 
-        images : ndarray of uint8, shape (n_samples, size, size) or \
-(n_samples, size, size, 3)
+        images : ndarray of uint8, shape (n_samples, image_size, image_size) \
+or (n_samples, image_size, image_size, 3)
             The images; gray datasets have no channel axis.
         target : ndarray of int, shape (n_samples,) or (n_samples, 14)
             Labels. One column per finding (0 or 1) for the multi-label
@@ -469,8 +484,9 @@ def load_medmnist(name, *, split="train", size=28, data_home=None, download=Fals
         task : str
             ``"binary-class"``, ``"multi-class"``, ``"ordinal-regression"`` or
             ``"multi-label, binary-class"``.
-        name, split, size : str, str, int
-            The arguments, ``name`` in lower case.
+        name, split, image_size : str, str, int
+            The arguments, ``name`` in lower case. ``size`` holds
+            ``image_size`` too, for code written before the rename.
         n_channels : int
             1 for gray datasets, 3 for colour ones.
         filename : str
@@ -488,7 +504,8 @@ def load_medmnist(name, *, split="train", size=28, data_home=None, download=Fals
         If ``name`` is not a string.
     ValueError
         If ``name`` is unknown (the message suggests close names), ``split`` or
-        ``size`` is invalid, or the file fails its md5 check or cannot be read
+        ``image_size`` is invalid, or ``size`` and ``image_size`` are both
+        given, or the file fails its md5 check or cannot be read
         (the message names the file and says how to replace it).
     FileNotFoundError
         If the file is missing and ``download=False``; the message says which
@@ -519,6 +536,9 @@ def load_medmnist(name, *, split="train", size=28, data_home=None, download=Fals
         ...
     ValueError: unknown MedMNIST dataset 'brestmnist'. Did you mean 'breastmnist', ...
     """
+    size = renamed_argument(
+        "load_medmnist", "size", size, "image_size", image_size, default=28
+    )
     name = _check_args(name, split, size)
     _, task, n_channels, n_samples, license_, labels = _INFO[name]
     filename = _filename(name, size)
@@ -564,6 +584,7 @@ def load_medmnist(name, *, split="train", size=28, data_home=None, download=Fals
         task=task,
         name=name,
         split=split,
+        image_size=size,
         size=size,
         n_channels=n_channels,
         filename=path,

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils import ImageReadError, check_images, iter_image_chunks
+from ..utils import check_images
 
 __all__ = ["GRADCAM_METHODS", "gradcam"]
 
@@ -324,6 +324,8 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
         raise ValueError(f"method must be one of {GRADCAM_METHODS}, got {method!r}")
     if not isinstance(batch_size, Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    from ..neural import BackboneRunner, read_chunk
+
     estimator, X = _unwrap_pipeline(estimator, X)
     module, image_size, classes = _model_parts(estimator)
     color = getattr(estimator, "color", "rgb")  # as the model reads images
@@ -348,38 +350,62 @@ def gradcam(estimator, X, *, target=None, method="gradcam", layer=None, batch_si
         name, target_layer = _resolve_layer(
             module.backbone, layer, image_size, n_channels
         )
-        out = []
-        # The next batch is decoded while this one runs; the first batch
-        # with an unreadable image stops, naming it by its index in X.
-        for start, images, _, failures in iter_image_chunks(
-            X, image_size=image_size, color=color, chunk_size=int(batch_size)
-        ):
-            if failures:
-                raise ImageReadError(failures, n_items=n_samples)
-            batch_targets = targets
-            if targets is not None and targets.ndim == 1:
-                batch_targets = targets[start : start + batch_size]
-            elif predict_targets:  # from the batch already decoded
-                batch_targets = np.asarray(estimator.predict(images))
-            maps = _batch_maps(
-                module,
-                target_layer,
-                torch.from_numpy(np.ascontiguousarray(images)).to(device),
-                batch_targets,
-                classes,
-                method,
+        out = np.empty((n_samples, *image_size), dtype=np.float32)
+        runner = BackboneRunner(
+            device,
+            batch_size=int(batch_size),
+            lock=getattr(estimator, "lock_gpu", True),
+            grad=True,
+        )
+
+        def decode(X, part):  # as predict reads them
+            return read_chunk(
+                X,
+                part,
+                size=image_size,
+                color=color,
+                n_jobs=getattr(estimator, "n_jobs", None),
+                device=device,
+                cache=getattr(estimator, "image_cache", None),
             )
-            if start == 0 and min(maps.shape[1:]) < MIN_MAP_CELLS:
-                _warn_coarse(
-                    module.backbone, name, tuple(maps.shape[1:]), image_size, n_channels
-                )
-            maps = F.interpolate(
-                maps[:, None], size=image_size, mode="bilinear", align_corners=False
-            )[:, 0]
-            out.append(_normalise(maps).cpu().numpy().astype(np.float32))
+
+        # The next chunk is decoded while this one runs; an unreadable image
+        # stops the maps, and the error names every one, by its index in X.
+        for start, images in runner.chunks(X, np.arange(n_samples), decode):
+            chunk_targets = targets
+            if targets is not None and targets.ndim == 1:
+                chunk_targets = targets[start : start + len(images)]
+            elif predict_targets:  # from the chunk already decoded
+                chunk_targets = np.asarray(estimator.predict(images.numpy()))
+            row = start
+            with runner.computing():
+                for batch, _ in runner.batches(images):
+                    batch_targets = chunk_targets
+                    if chunk_targets is not None and chunk_targets.ndim == 1:
+                        offset = row - start
+                        batch_targets = chunk_targets[offset : offset + len(batch)]
+                    maps = _batch_maps(
+                        module, target_layer, batch, batch_targets, classes, method
+                    )
+                    if row == 0 and min(maps.shape[1:]) < MIN_MAP_CELLS:
+                        _warn_coarse(
+                            module.backbone,
+                            name,
+                            tuple(maps.shape[1:]),
+                            image_size,
+                            n_channels,
+                        )
+                    maps = F.interpolate(
+                        maps[:, None],
+                        size=image_size,
+                        mode="bilinear",
+                        align_corners=False,
+                    )[:, 0]
+                    out[row : row + len(batch)] = _normalise(maps).cpu().numpy()
+                    row += len(batch)
     finally:
         module.train(was_training)
-    return np.concatenate(out)
+    return out
 
 
 def _batch_maps(module, target_layer, images, targets, classes, method):

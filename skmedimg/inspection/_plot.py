@@ -38,6 +38,7 @@ def plot_gradcam(
     cmap="jet",
     path=None,
     dpi=100,
+    axes=None,
 ):
     """Plot heat maps over their images in a grid, with true and predicted labels.
 
@@ -75,6 +76,11 @@ default=None
         ``.png``). ``None`` writes nothing.
     dpi : int, default=100
         Resolution of the written file.
+    axes : sequence of matplotlib Axes, default=None
+        One Axes per image (an array from ``subplots`` is flattened), for
+        drawing into a figure of your own; the colour bar is added to their
+        figure and ``ncols`` is ignored. By default a new figure with
+        ``ncols`` images per row is made.
 
     Returns
     -------
@@ -85,8 +91,9 @@ default=None
     Raises
     ------
     ValueError
-        If the numbers of images, maps, labels and probabilities differ, or
-        the maps are not ``(n_samples, height, width)``.
+        If the numbers of images, maps, labels and probabilities differ, the
+        maps are not ``(n_samples, height, width)``, or ``axes`` does not hold
+        one Axes per image.
 
     Examples
     --------
@@ -110,7 +117,7 @@ default=None
     n_samples, height, width = heatmaps.shape
     if n_samples == 0:
         raise ValueError("no heat maps to plot (an empty batch)")
-    rgb = read_images(images, size=(height, width), color="rgb")
+    rgb = read_images(images, image_size=(height, width), color="rgb")
     if len(rgb) != n_samples:
         raise ValueError(f"{len(rgb)} images but {n_samples} heat maps")
     labels = {}
@@ -138,10 +145,19 @@ default=None
     if not isinstance(alpha, Real) or not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
 
-    ncols = min(int(ncols), n_samples)
-    nrows = -(-n_samples // ncols)
-    fig = Figure(figsize=(2.6 * ncols, 2.9 * nrows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    if axes is None:
+        ncols = min(int(ncols), n_samples)
+        nrows = -(-n_samples // ncols)
+        fig = Figure(figsize=(2.6 * ncols, 2.9 * nrows), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    else:
+        axes = np.asarray(axes, dtype=object).ravel()
+        if axes.size != n_samples:
+            raise ValueError(
+                f"axes must hold one matplotlib Axes per image ({n_samples}), "
+                f"got {axes.size}"
+            )
+        fig = axes[0].figure
     panels = []
     for i, ax in enumerate(axes):
         ax.set_axis_off()

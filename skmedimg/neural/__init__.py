@@ -37,6 +37,7 @@ from ._backbone import (
     shipped_weights_path,
 )
 from ._classifier import CNNClassifier
+from ._data import read_chunk
 from ._device import (
     autocast,
     loaded_precision,
@@ -56,9 +57,11 @@ from ._module import ImageClassifierModule
 from ._persist import load_model, save_model
 from ._random import torch_random
 from ._recipes import RECIPES, plan_recipe
+from ._runner import BackboneRunner
 
-# Package-internal (used by skmedimg.segmentation; not public API, may change
-# without deprecation): loaded_precision, resolve_loading_device, torch_random,
+# Package-internal (used by skmedimg.segmentation and skmedimg.inspection; not
+# public API, may change without deprecation): loaded_precision,
+# resolve_loading_device, torch_random, BackboneRunner, read_chunk,
 # resolve_distributed, start_data_parallel.
 
 __all__ = [

@@ -1,4 +1,16 @@
-"""skorch callbacks of :class:`CNNClassifier`: epoch metrics, progress, time budget."""
+"""skorch callbacks of :class:`CNNClassifier`.
+
+Epoch metrics, the progress bar, the time budget and the weight average.
+
+The weight average (``CNNClassifier(ema=...)``) is ours rather than
+``torch.optim.swa_utils.AveragedModel`` or timm's ``ModelEmaV3`` because it
+keeps only the tensors that training changes and swaps them into the module in
+place, where both libraries hold a deep copy of the whole module: measured in
+``benchmarks/bench_ema.py`` (``results/ema.json``, EfficientNet-Lite0 on a
+CPU), an update took 3.7-4.9 times less time than theirs when every weight
+trains, and with a frozen backbone (the linear-probe recipe) it held 0.02 MB
+instead of 13 MB and took about 1 % of their time.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +21,7 @@ from skorch.callbacks import Callback
 
 __all__ = [
     "BUDGET_TRAINING_FRACTION",
+    "_WeightAveraging",
     "_EpochMetrics",
     "_EpochProgressBar",
     "_TimeBudget",
@@ -141,3 +154,84 @@ def _compress_onecycle(scheduler, fraction):
     phases[1]["end_step"] = total - 1
     scheduler.total_steps = total
 
+
+
+class _WeightAveraging(Callback):
+    """An exponential moving average of the weights, used wherever no step is taken.
+
+    The module holds the raw weights while it trains and the averaged ones
+    whenever it does not: during validation (so validation scores, early
+    stopping and its checkpoints see the averaged model) and after training.
+    The average covers the trainable parameters and the floating-point
+    buffers (BatchNorm statistics) of the modules in training mode; frozen
+    parts are their own average. The decay warms up as
+    ``min(decay, (1 + t) / (10 + t))`` at step ``t``, so that the first,
+    untrained weights fade quickly in short trainings.
+
+    It must come before the callbacks that read the weights (early stopping,
+    the user's), which :class:`CNNClassifier` ensures.
+
+    Parameters
+    ----------
+    decay : float in (0, 1)
+        Weight of the average at each step.
+    """
+
+    def __init__(self, decay):
+        self.decay = decay
+
+    def on_train_begin(self, net, **kwargs):
+        module = net.module_
+        was_training = module.training
+        module.train(True)  # frozen modules stay in eval mode
+        self.start(module)
+        module.train(was_training)
+
+    def start(self, module):
+        """Start averaging what trains in ``module`` in its current modes."""
+        live = [p for p in module.parameters() if p.requires_grad]
+        for sub in module.modules():
+            if sub.training:
+                live.extend(
+                    b
+                    for b in sub.buffers(recurse=False)
+                    if b is not None and b.is_floating_point()
+                )
+        self.state_ = {
+            "live": live,
+            "other": [t.detach().clone() for t in live],
+            "averaged_in": False,
+            "steps": 0,
+        }
+
+    def _use(self, averaged):
+        """Put the averaged (True) or the raw (False) weights in the module."""
+        state = getattr(self, "state_", None)
+        if state is None or state["averaged_in"] == averaged:
+            return
+        with torch.no_grad():
+            for live, other in zip(state["live"], state["other"], strict=True):
+                held = live.detach().clone()
+                live.detach().copy_(other)
+                other.copy_(held)
+        state["averaged_in"] = averaged
+
+    def on_batch_begin(self, net, training, **kwargs):
+        self._use(not training)
+
+    def on_batch_end(self, net, training, **kwargs):
+        if not training:
+            return
+        state = self.state_
+        t = state["steps"]
+        decay = min(float(self.decay), (1.0 + t) / (10.0 + t))
+        with torch.no_grad():
+            live = [tensor.detach() for tensor in state["live"]]
+            torch._foreach_lerp_(state["other"], live, 1.0 - decay)
+        state["steps"] = t + 1
+
+    def on_train_end(self, net, **kwargs):
+        # The averaged weights are the model; early stopping's on_train_end,
+        # after this one, may then load its best checkpoint, itself averaged.
+        self._use(True)
+        self.state_ = None  # the raw weights are not kept

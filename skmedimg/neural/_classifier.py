@@ -50,17 +50,16 @@ from ._callbacks import (  # noqa: F401  (pickles of earlier versions name them 
     _EpochMetrics,
     _EpochProgressBar,
     _TimeBudget,
+    _WeightAveraging,
 )
 from ._data import (
     TensorBatchIterator,
     TensorDataset,
-    decode_chunks,
     place_on_device,
     read_chunk,
     read_training_images,
 )
 from ._device import (
-    autocast,
     loaded_precision,
     resolve_device,
     resolve_loading_device,
@@ -88,6 +87,7 @@ from ._recipes import (
     measure_step_cost,
     plan_recipe,
 )
+from ._runner import BackboneRunner
 
 __all__ = ["CNNClassifier", "ImageClassifierModule"]
 
@@ -116,9 +116,6 @@ _TTA_VIEWS = {
     "hflip": ((), (2,)),
     "flips": ((), (2,), (1,), (1, 2)),
 }
-
-#: Images decoded at a time by predict_proba, in batches.
-_PREDICT_CHUNK_BATCHES = 16
 
 #: The predict non-linearity under its earlier name, for nets pickled by
 #: earlier versions.
@@ -171,39 +168,14 @@ def _silent(*args, **kwargs):
 
 
 # --------------------------------------------------------------------------
-# Frozen-backbone feature cache
+# Frozen-backbone features
 # --------------------------------------------------------------------------
 
 
-def _backbone_features(module, X, batch_size, device, amp_dtype, progress=False):
-    """Pooled features of every image, in eval mode, as float32 on the CPU.
-
-    ``progress=True`` shows a bar over the images, as
-    :class:`~skmedimg.neural.CNNFeatureExtractor` does with ``verbose=1``.
-    """
+def _backbone_features(module, images, runner):
+    """Pooled features of decoded images, in eval mode, float32 on the CPU."""
     module.eval()
-    out = []
-    iterator = TensorBatchIterator(
-        TensorDataset(X), batch_size=batch_size, device=device
-    )
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(X), desc="Backbone features", unit="img")
-    # no_grad rather than inference_mode: the features are the input of the
-    # head's training, and autograd refuses inference tensors. They stay on
-    # the device until the end (no host sync per batch).
-    try:
-        with torch.no_grad(), autocast(device, amp_dtype):
-            for Xb, _ in iterator:
-                out.append(module.features(Xb).float())
-                if bar is not None:
-                    bar.update(len(Xb))
-    finally:
-        if bar is not None:
-            bar.close()
-    return torch.cat(out).cpu()
+    return runner.run(images, module.features)
 
 
 # --------------------------------------------------------------------------
@@ -988,6 +960,8 @@ callable or None, default="auto"
     def _callbacks(self, has_valid, steps_per_epoch):
         verbose = self._verbose()
         callbacks = [("metrics", _EpochMetrics())]
+        if self.ema:  # before the callbacks that read the weights
+            callbacks.append(("ema", _WeightAveraging(float(self.ema))))
         if self._p("early_stopping") is not None:
             callbacks.append(
                 (
@@ -1074,7 +1048,6 @@ callable or None, default="auto"
             verbose=0,
             amp_dtype=amp_dtype,
             shuffle_seed=seed,
-            ema=None if self.ema is None else float(self.ema),
             **params,
         )
 
@@ -1099,16 +1072,26 @@ callable or None, default="auto"
         return open_store(self.memory, settings, pooled_width(module.backbone))
 
     def _frozen_features(
-        self, module, images, device, amp_dtype, store, progress=False
+        self, module, images, device, amp_dtype, store, progress=False, lock=False
     ):
-        """Backbone features of decoded images, per image from ``store`` if any."""
-        batch_size = max(int(self.batch_size), 64)
+        """Backbone features of decoded images, per image from ``store`` if any.
+
+        ``lock=False`` (fit): the caller holds the device lock already.
+        """
+        runner = BackboneRunner(
+            device,
+            amp_dtype,
+            batch_size=max(int(self.batch_size), 64),
+            lock=lock,
+            # the features are the input of the head's training: autograd
+            # refuses inference tensors
+            inference=False,
+            progress="Backbone features" if progress else None,
+        )
 
         def compute(indices=None):
             X = images if indices is None else images[torch.from_numpy(indices)]
-            return _backbone_features(
-                module, X, batch_size, device, amp_dtype, progress=progress
-            )
+            return _backbone_features(module, X, runner)
 
         if store is None:
             return compute()
@@ -1743,19 +1726,23 @@ callable or None, default="auto"
         # A few batches are decoded at a time (the next chunk in a thread
         # while this one runs), so a large folder is never held in memory
         # decoded, and one error names every unreadable image.
-        chunk = int(self.batch_size) * _PREDICT_CHUNK_BATCHES
-        for start, images in decode_chunks(X, np.arange(len(X)), chunk, decode):
-            with device_lock(device, enabled=lock):
+        module = self.net_.module_
+        amp_dtype = self.net_.amp_dtype
+        runner = BackboneRunner(
+            device, amp_dtype, batch_size=int(self.batch_size), lock=lock
+        )
+        module.eval()
+        module.tta = tta
+        try:
+            for start, images in runner.chunks(X, np.arange(len(X)), decode):
                 if store is not None:  # cached frozen features: only the head runs
                     images = self._frozen_features(
-                        self.net_.module_, images, device, self.net_.amp_dtype, store
+                        module, images, device, amp_dtype, store, lock=lock
                     )
-                self.net_.module_.tta = tta
-                try:
-                    part = self.net_.predict_proba(TensorDataset(images))
-                finally:
-                    del self.net_.module_.tta  # back to the class default
-            proba[start : start + len(part)] = part
+                part = runner.run(images, lambda batch: softmax(module(batch)))
+                proba[start : start + len(part)] = part.numpy()
+        finally:
+            del module.tta  # back to the class default
         return proba / proba.sum(axis=1, keepdims=True)
 
     def _prediction_store(self, device):

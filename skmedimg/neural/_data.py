@@ -24,8 +24,18 @@ import weakref
 import numpy as np
 import torch
 
-from ..utils import ImageReadError, iter_image_chunks, read_images
-from ..utils import HEADER_SIZE, entry_crc_ok, overlapped, read_chunked, read_entry
+from ..utils import (
+    HEADER_SIZE,
+    ImageReadError,
+    entry_crc_ok,
+    iter_image_chunks,
+    overlapped,
+    read_chunked,
+    read_entry,
+    read_image_sizes,
+    read_images,
+    warn_upscale,
+)
 from ..utils import as_image_cache as _as_cache
 from ..utils import item_name as _item_name
 
@@ -297,7 +307,7 @@ def read_model_input(
     ``UserWarning``); the chunks of prediction do not repeat it.
     """
     images = read_images(
-        items, size=size, color=color, n_jobs=n_jobs, warn_upscale=warn_upscale
+        items, image_size=size, color=color, n_jobs=n_jobs, warn_upscale=warn_upscale
     )
     return images[..., None] if images.ndim == 3 else images
 
@@ -430,6 +440,9 @@ def read_training_images(
     """
     nbytes = decoded_nbytes(len(X), size, color)
     streamed = in_memory_limit is not None and nbytes > in_memory_limit
+    if streamed or cache is not None or decode_on_device:
+        # The chunked readers do not say it: the sizes come from the headers.
+        _warn_if_upscaled(X, size)
     if chunk_size is None:
         per_image = decoded_nbytes(1, size, color)
         chunk_size = int(np.clip(_STREAM_CHUNK_BYTES // per_image, 1, 1024))
@@ -458,6 +471,18 @@ def read_training_images(
         decode_on_device=decode_on_device,
         chunk_size=chunk_size,
     )
+
+
+def _warn_if_upscaled(X, size):
+    """Say once, as the in-memory read does, that images are upscaled a lot."""
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        warn_upscale([X.shape[1:3]], size, UPSCALE_WARNING_FACTOR, n_images=len(X))
+        return
+    try:
+        sizes = read_image_sizes(X)
+    except ImageReadError:  # the decoding names the unreadable ones
+        return
+    warn_upscale(sizes, size, UPSCALE_WARNING_FACTOR)
 
 
 #: Bytes of decoded images per chunk when filling a :class:`DiskImages`.
@@ -542,7 +567,7 @@ class DiskImages:
                     item = X[index]
                     key = None
                     if cache is not None and isinstance(item, str):
-                        key = cache.key(item, size=size, color=color, decoder=decoder)
+                        key = cache.key(item, image_size=size, color=color, decoder=decoder)
                     entry = None if key is None else cache.entry_path(key)
                     if entry is not None and os.path.exists(entry):
                         paths[index] = str(entry)
@@ -561,7 +586,7 @@ class DiskImages:
                 os.close(fd)
         if failures:
             raise ImageReadError(failures, n_items=n)
-        source = (X, {"size": size, "color": color}, cache, decoder)
+        source = (X, {"image_size": size, "color": color}, cache, decoder)
         return cls(paths, offsets, verified, shape, source=source, store=store)
 
     # ------------------------------------------------------ tensor-like API
@@ -625,7 +650,7 @@ class DiskImages:
         X, settings, cache, decoder = self._source
         item = X[row]
         image = read_model_input(
-            [item], size=settings["size"], color=settings["color"], warn_upscale=None
+            [item], size=settings["image_size"], color=settings["color"], warn_upscale=None
         )[0]
         if cache is not None and isinstance(item, str) and decoder == "cpu":
             cache.store(cache.key(item, **settings), image)

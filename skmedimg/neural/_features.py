@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ..utils import check_images
+from ..utils import DEPRECATED, check_images, renamed_attribute
 from ..utils import check_size as _check_size
 from ._backbone import create_backbone, list_stages
 from ._cache import (
@@ -28,26 +28,21 @@ from ._cache import (
     memory_location,
     open_store,
 )
-from ._data import TensorBatchIterator, TensorDataset, decode_chunks, read_chunk
+from ._data import read_chunk
 from ._device import (
-    autocast,
     loaded_precision,
     resolve_device,
     resolve_loading_device,
     resolve_precision,
 )
-from ._device_lock import device_lock
-from ._module import ImageClassifierModule
+from ._module import ImageClassifierModule, uses_channels_last
 from ._random import torch_random
+from ._runner import BackboneRunner
 
 __all__ = ["CNNFeatureExtractor"]
 
-#: Accepted values of ``pooling``, with timm's meaning of each name.
+#: Accepted values of ``global_pool``, with timm's meaning of each name.
 POOLINGS = ("avg", "max", "avgmax", "catavgmax")
-
-#: Bump when the cached feature rows change meaning (invalidates old caches).
-# Images decoded at a time, in multiples of batch_size: bounds host memory.
-_DECODE_BATCHES = 8
 
 
 class _StopForward(Exception):
@@ -176,11 +171,11 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         :func:`create_backbone`); never falls back silently to random
         weights. ``False``: random weights (seeded by ``random_state``). A
         path: that ``.safetensors`` / ``.pth`` file.
-    pooling : {"avg", "max", "avgmax", "catavgmax"}, default="avg"
-        How the spatial feature map becomes one vector, in timm's vocabulary:
-        average, maximum, their mean (``"avgmax"``), or both concatenated
-        (``"catavgmax"``, twice the features). With ``layer=None`` it is passed
-        to timm as ``global_pool``.
+    global_pool : {"avg", "max", "avgmax", "catavgmax"}, default="avg"
+        How the spatial feature map becomes one vector, in timm's vocabulary
+        and under timm's name: average, maximum, their mean (``"avgmax"``),
+        or both concatenated (``"catavgmax"``, twice the features). With
+        ``layer=None`` it is passed to timm's ``create_model``.
     layer : int or str, default=None
         ``None``: the backbone's final features (what its classifier would
         see). An int: the output of that stage of timm's ``feature_info``
@@ -233,6 +228,12 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         random state is left as it was.
     verbose : int, default=0
         ``1`` shows a progress bar over the images the backbone runs on.
+    pooling : {"avg", "max", "avgmax", "catavgmax"}
+        Deprecated spelling of ``global_pool``.
+
+        .. deprecated:: 0.1
+           ``pooling`` was renamed ``global_pool`` (timm's name) and will be
+           removed in 0.3.
 
     Attributes
     ----------
@@ -247,6 +248,8 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         The size images are resized to.
     layer_ : str or None
         The module whose output is pooled; ``None`` for the final features.
+    global_pool_ : str
+        The pooling used (``global_pool``, or the deprecated ``pooling``).
     n_features_out_ : int
         Number of output features.
     device_ : torch.device
@@ -338,7 +341,8 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "model_name": [str],
         "pretrained": ["boolean", str, os.PathLike],
-        "pooling": [StrOptions(set(POOLINGS))],
+        "global_pool": [StrOptions(set(POOLINGS))],
+        "pooling": [StrOptions(set(POOLINGS)), Hidden(StrOptions({DEPRECATED}))],
         "layer": [Integral, str, None],
         "image_size": [Interval(Integral, 1, None, closed="left"), tuple, None],
         "color": [StrOptions({"rgb", "gray"})],
@@ -358,7 +362,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         model_name="tf_efficientnet_lite0",
         *,
         pretrained=True,
-        pooling="avg",
+        global_pool="avg",
         layer=None,
         image_size=None,
         color="rgb",
@@ -371,10 +375,11 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         n_jobs=None,
         random_state=None,
         verbose=0,
+        pooling=DEPRECATED,
     ):
         self.model_name = model_name
         self.pretrained = pretrained
-        self.pooling = pooling
+        self.global_pool = global_pool
         self.layer = layer
         self.image_size = image_size
         self.color = color
@@ -387,6 +392,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.pooling = pooling
 
     # -------------------------------------------------------------------- fit
 
@@ -396,8 +402,10 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
             nn.Identity(),
             mean=config["mean"],
             std=config["std"],
-            channels_last=True,
+            channels_last=uses_channels_last(device),
         )
+        if not module.channels_last:
+            return module.to(device).eval()
         # Channels-last weights too: the input alone converts only the first
         # convolution's output.
         return module.to(device, memory_format=torch.channels_last).eval()
@@ -424,12 +432,13 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         device = resolve_device(self.device)
         resolve_precision(self.precision, device)  # fails early on a bad choice
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        global_pool = renamed_attribute(self, "pooling", "global_pool")
         build = {
             "model_name": self.model_name,
             "image_size": self.image_size,
             # timm's own pooling for the final features; intermediate
             # layers are pooled here (the head's pooling is never run).
-            "global_pool": self.pooling if self.layer is None else "avg",
+            "global_pool": global_pool if self.layer is None else "avg",
         }
         with torch_random(seed, device):
             backbone, config = _create(pretrained=self.pretrained, **build)
@@ -438,13 +447,14 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         if isinstance(size, Integral):
             size = (size, size)
         self.image_size_ = tuple(int(s) for s in size)
-        module = self._build_module(backbone, config, "cpu")
+        module = self._build_module(backbone, config, device)
         self.n_features_out_ = _n_features_out(
-            module, self.image_size_, layer, self.pooling
+            module, self.image_size_, layer, global_pool
         )
-        self.module_ = module.to(device)
+        self.module_ = module
         self.data_config_ = config
         self.layer_ = layer
+        self.global_pool_ = global_pool
         self.device_ = device
         self.weights_source_ = backbone.weights_source
         self._build = build
@@ -462,7 +472,7 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
             self.device_,
             amp_dtype,
             layer=self.layer_,
-            pooling=self.pooling,
+            pooling=self._pool,
             read={
                 "color": self._color,
                 "resize_mode": "stretch",
@@ -486,6 +496,11 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         )
 
     @property
+    def _pool(self):
+        # extractors pickled before global_pool held it as pooling
+        return self.__dict__.get("global_pool_") or self.__dict__["pooling"]
+
+    @property
     def _color(self):
         return getattr(self, "color", "rgb")  # extractors pickled before it
 
@@ -494,45 +509,22 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
 
         A thread decodes (or, for arrays, checks and copies) the next chunk of
         images while the device computes the current one (see
-        :func:`decode_chunks`). Features stay on the device until the end of
-        a chunk: the host waits for the device once per chunk, not once per
-        batch.
+        :class:`~skmedimg.neural._runner.BackboneRunner`). Features stay on
+        the device until the end of a chunk: the host waits for the device
+        once per chunk, not once per batch.
         """
-        out = np.empty((len(indices), self.n_features_out_), dtype=np.float32)
-        batch_size = int(self.batch_size)
-        chunk = batch_size * _DECODE_BATCHES
-        bar = None
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(indices), desc="CNN features", unit="img")
+        runner = BackboneRunner(
+            self.device_,
+            amp_dtype,
+            batch_size=int(self.batch_size),
+            progress="CNN features" if self.verbose else None,
+        )
         self.module_.eval()
-        try:
-            for row, images in decode_chunks(X, indices, chunk, self._decode):
-                iterator = TensorBatchIterator(
-                    TensorDataset(images),
-                    batch_size=batch_size,
-                    device=self.device_,
-                )
-                # Decoding runs outside the per-GPU lock (see _device_lock):
-                # parallel workers decode while one computes.
-                with (
-                    device_lock(self.device_),
-                    torch.inference_mode(),
-                    autocast(self.device_, amp_dtype),
-                ):
-                    feats = [
-                        _forward_batch(self.module_, batch, self.layer_, self.pooling)
-                        for batch, _ in iterator
-                    ]
-                    block = torch.cat(feats).float().cpu().numpy()
-                out[row : row + len(block)] = block
-                if bar is not None:
-                    bar.update(len(block))
-        finally:
-            if bar is not None:
-                bar.close()
-        return out
+
+        def forward(batch):
+            return _forward_batch(self.module_, batch, self.layer_, self._pool)
+
+        return runner.stream(X, indices, self._decode, forward, self.n_features_out_)
 
     def transform(self, X):
         """Pooled backbone features of images ``X``.
@@ -614,9 +606,9 @@ class CNNFeatureExtractor(TransformerMixin, BaseEstimator):
         device = resolve_loading_device(self.device_, what="This CNNFeatureExtractor")
         with torch_random():  # random weights, replaced by the saved ones
             backbone, _ = _create(pretrained=False, **self._build)
-        module = self._build_module(backbone, self.data_config_, "cpu")
+        module = self._build_module(backbone, self.data_config_, device)
         module.load_state_dict(module_state)
-        self.module_ = module.to(device)
+        self.module_ = module
         self.device_ = device
 
 

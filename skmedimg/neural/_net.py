@@ -3,7 +3,8 @@
 :class:`_ImageNet` extends skorch's ``NeuralNetClassifier`` with autocast,
 trainable-only parameters, batches moved to the device by
 :class:`~skmedimg.neural._data.TensorBatchIterator`, losses kept on the device
-until the end of an epoch, and an average of the weights.
+until the end of an epoch (skorch has no hook for that: its loop reads each
+loss back to the host) and fp16 loss scaling.
 """
 
 from __future__ import annotations
@@ -24,29 +25,15 @@ class _ImageNet(NeuralNetClassifier):
     """skorch net with autocast, trainable-only parameters and device batches.
 
     Parameters beyond NeuralNetClassifier's: ``amp_dtype`` (autocast dtype or
-    None), ``shuffle_seed`` (seed of the training permutation generator) and
-    ``ema`` (decay of an exponential moving average of the weights, or None).
-
-    With ``ema``, the module holds the raw weights while it trains and the
-    averaged ones whenever it does not: during validation (so validation
-    scores, early stopping and its checkpoints see the averaged model) and
-    after training.
-
-    The average is ours rather than ``torch.optim.swa_utils.AveragedModel``
-    or timm's ``ModelEmaV3`` because it keeps only the tensors that training
-    changes and swaps them into the module in place, where both libraries
-    hold a deep copy of the whole module: measured in
-    ``benchmarks/bench_ema.py`` (``results/ema.json``, EfficientNet-Lite0 on
-    a CPU), an update took 3.7-4.9 times less time than theirs when every
-    weight trains, and with a frozen backbone (the linear-probe recipe) it
-    held 0.02 MB instead of 13 MB and took about 1 % of their time.
+    None) and ``shuffle_seed`` (seed of the training permutation generator).
+    The weight average (``CNNClassifier(ema=...)``) is a callback,
+    :class:`~skmedimg.neural._callbacks._WeightAveraging`.
     """
 
-    def __init__(self, *args, amp_dtype=None, shuffle_seed=0, ema=None, **kwargs):
+    def __init__(self, *args, amp_dtype=None, shuffle_seed=0, **kwargs):
         super().__init__(*args, **kwargs)
         self.amp_dtype = amp_dtype
         self.shuffle_seed = shuffle_seed
-        self.ema = ema
 
     @property
     def _default_callbacks(self):
@@ -106,65 +93,6 @@ class _ImageNet(NeuralNetClassifier):
         with autocast(self.device, self.amp_dtype):
             return super().infer(x, **fit_params)
 
-    # -------------------------------------------------- weight averaging
-
-    def _ema_tensors(self):
-        """Return the tensors that training changes, to be averaged.
-
-        They are the trainable parameters and the floating-point buffers
-        (BatchNorm statistics) of modules in training mode. Frozen parts are
-        left out: their average is themselves.
-        """
-        self._set_training(True)
-        tensors = [p for p in self.module_.parameters() if p.requires_grad]
-        for module in self.module_.modules():
-            if module.training:
-                tensors.extend(
-                    b
-                    for b in module.buffers(recurse=False)
-                    if b is not None and b.is_floating_point()
-                )
-        return tensors
-
-    def _ema_use(self, averaged):
-        """Put the averaged (True) or the raw (False) weights in the module."""
-        if not self.ema or getattr(self, "ema_state_", None) is None:
-            return
-        state = self.ema_state_
-        if state["averaged_in"] == averaged:
-            return
-        with torch.no_grad():
-            for live, other in zip(state["live"], state["other"], strict=True):
-                held = live.detach().clone()
-                live.detach().copy_(other)
-                other.copy_(held)
-        state["averaged_in"] = averaged
-
-    def _ema_update(self):
-        """Take one step of the average.
-
-        The decay warms up as ``min(ema, (1 + t) / (10 + t))`` at step
-        ``t``, so that the first, untrained weights fade quickly in short
-        trainings.
-        """
-        state = self.ema_state_
-        t = state["steps"]
-        decay = min(float(self.ema), (1.0 + t) / (10.0 + t))
-        with torch.no_grad():
-            live = [tensor.detach() for tensor in state["live"]]
-            torch._foreach_lerp_(state["other"], live, 1.0 - decay)
-        state["steps"] = t + 1
-
-    def notify(self, method_name, **cb_kwargs):
-        if self.ema and method_name == "on_train_end":
-            # The averaged weights are the model; early stopping's on_train_end
-            # may then load its best checkpoint, itself an averaged one.
-            self._ema_use(True)
-            super().notify(method_name, **cb_kwargs)
-            self.ema_state_ = None  # the raw weights are not kept
-            return
-        super().notify(method_name, **cb_kwargs)
-
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         # skorch's loop calls loss.item() after every batch, which makes the
         # host wait for the GPU once per batch. Here the losses stay on the
@@ -173,16 +101,6 @@ class _ImageNet(NeuralNetClassifier):
         # queueing work ahead of the GPU.
         if iterator is None:
             return
-        if self.ema:
-            if getattr(self, "ema_state_", None) is None:
-                live = self._ema_tensors()
-                self.ema_state_ = {
-                    "live": live,
-                    "other": [t.detach().clone() for t in live],
-                    "averaged_in": False,
-                    "steps": 0,
-                }
-            self._ema_use(not training)
         losses = []
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
@@ -237,7 +155,5 @@ class _ImageNet(NeuralNetClassifier):
             )
             self.grad_scaler_.step(self.optimizer_)
             self.grad_scaler_.update()
-        if self.ema:
-            self._ema_update()
         return step
 

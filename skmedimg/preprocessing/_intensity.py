@@ -16,13 +16,27 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils import ImageReadError, check_images, iter_image_chunks
+from ..utils import (
+    DEPRECATED,
+    ColumnTable,
+    ImageReadError,
+    check_images,
+    iter_image_chunks,
+    renamed_argument,
+    renamed_attribute,
+)
 from ._base import _check_size
 
 _CHUNK = 256  # images decoded at a time: bounds memory at full resolution
+_DEPRECATED_SIZE = [
+    Interval(Integral, 1, None, closed="left"),
+    tuple,
+    None,
+    Hidden(StrOptions({DEPRECATED})),
+]
 _CHANNELS = ("r", "g", "b")
 
 
@@ -135,13 +149,18 @@ class IntensityFeatures(TransformerMixin, BaseEstimator):
         ``None`` adds no histogram.
     per_channel : bool, default=False
         Compute the statistics per colour channel instead of on the luma.
-    size : int or tuple (height, width), default=None
+    image_size : int or tuple (height, width), default=None
         Downsample every image to this size first (faster on large images; the
         statistics then describe the resized images). ``None`` uses full
         resolution.
     n_jobs : int, default=None
         Number of threads decoding images; ``None`` means 1 and ``-1`` all
         processors.
+    size : int or tuple (height, width)
+        Deprecated spelling of ``image_size``.
+
+        .. deprecated:: 0.1
+           ``size`` was renamed ``image_size`` and will be removed in 0.3.
 
     See Also
     --------
@@ -171,8 +190,9 @@ class IntensityFeatures(TransformerMixin, BaseEstimator):
         "percentiles": ["array-like"],
         "n_bins": [Interval(Integral, 1, 256, closed="both"), None],
         "per_channel": ["boolean"],
-        "size": [Interval(Integral, 1, None, closed="left"), tuple, None],
+        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, None],
         "n_jobs": [Integral, None],
+        "size": _DEPRECATED_SIZE,  # renamed in 0.1, removed in 0.3
     }
 
     def __init__(
@@ -181,14 +201,16 @@ class IntensityFeatures(TransformerMixin, BaseEstimator):
         *,
         n_bins=None,
         per_channel=False,
-        size=None,
+        image_size=None,
         n_jobs=None,
+        size=DEPRECATED,
     ):
         self.percentiles = percentiles
         self.n_bins = n_bins
         self.per_channel = per_channel
-        self.size = size
+        self.image_size = image_size
         self.n_jobs = n_jobs
+        self.size = size
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -208,7 +230,7 @@ class IntensityFeatures(TransformerMixin, BaseEstimator):
             The transformer.
         """
         _check_percentiles(self.percentiles)
-        _check_size(self.size, "size")
+        _check_size(renamed_attribute(self, "size", "image_size"), "image_size")
         check_images(X)
         return self
 
@@ -249,7 +271,9 @@ class IntensityFeatures(TransformerMixin, BaseEstimator):
         return _read_chunks(
             X,
             features,
-            size=_check_size(self.size, "size"),
+            size=_check_size(
+                renamed_attribute(self, "size", "image_size"), "image_size"
+            ),
             color="rgb" if self.per_channel else "gray",
             n_jobs=self.n_jobs,
         )
@@ -314,7 +338,7 @@ class IntensityKMeans(
         Percentiles used as features besides the mean and the std.
     n_bins : int, default=None
         Number of grey-level histogram bins used as features (``None``: none).
-    size : int or tuple (height, width), default=None
+    image_size : int or tuple (height, width), default=None
         Downsample the images to this size before computing the features.
     scale : bool, default=True
         Standardise each feature (zero mean, unit variance over the training
@@ -335,6 +359,11 @@ class IntensityKMeans(
     n_jobs : int, default=None
         Number of threads decoding images; ``None`` means 1 and ``-1`` all
         processors.
+    size : int or tuple (height, width)
+        Deprecated spelling of ``image_size``.
+
+        .. deprecated:: 0.1
+           ``size`` was renamed ``image_size`` and will be removed in 0.3.
 
     Attributes
     ----------
@@ -351,9 +380,10 @@ class IntensityKMeans(
         The per-cluster table: ``"cluster"`` (id), ``"n_images"``,
         ``"intensity_mean"`` (mean over the cluster's images of their mean
         intensity) and ``"intensity_std"`` (standard deviation, ``ddof=0``, of
-        those mean intensities), each of shape (n_clusters,). The method
-        :meth:`cluster_table` gives the same as rows, or as a pandas
-        ``DataFrame``.
+        those mean intensities), each of shape (n_clusters,). It prints as a
+        table (and renders as one in notebooks); its ``rows()`` gives the rows
+        as dicts and its ``to_frame()`` a pandas ``DataFrame`` (pandas must be
+        installed), as does :meth:`cluster_table`.
     feature_names_ : ndarray of str objects
         Names of the intensity features clustered.
     scaler_ : StandardScaler or None
@@ -369,7 +399,7 @@ class IntensityKMeans(
 
     Notes
     -----
-    Reading the images dominates the cost; pass ``size`` (e.g. 128) to compute
+    Reading the images dominates the cost; pass ``image_size`` (e.g. 128) to compute
     the features on downsampled images. k-means is deterministic given an int
     ``random_state``.
 
@@ -388,13 +418,18 @@ class IntensityKMeans(
     ([0, 0, 0], (3, 2))
     >>> km.cluster_summary_["n_images"], km.cluster_summary_["intensity_mean"].round(1)
     (array([10, 10]), array([203.2,  29.3]))
+    >>> km.cluster_summary_
+    Intensity clusters (2)
+    cluster  n_images  intensity_mean  intensity_std
+          0        10          203.19           1.43
+          1        10           29.31           1.20
     """
 
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "percentiles": ["array-like"],
         "n_bins": [Interval(Integral, 1, 256, closed="both"), None],
-        "size": [Interval(Integral, 1, None, closed="left"), tuple, None],
+        "image_size": [Interval(Integral, 1, None, closed="left"), tuple, None],
         "scale": ["boolean"],
         "init": [StrOptions({"k-means++", "random"})],
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -402,6 +437,7 @@ class IntensityKMeans(
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "size": _DEPRECATED_SIZE,  # renamed in 0.1, removed in 0.3
     }
 
     def __init__(
@@ -410,7 +446,7 @@ class IntensityKMeans(
         *,
         percentiles=(5, 25, 50, 75, 95),
         n_bins=None,
-        size=None,
+        image_size=None,
         scale=True,
         init="k-means++",
         n_init="auto",
@@ -418,11 +454,12 @@ class IntensityKMeans(
         tol=1e-4,
         random_state=None,
         n_jobs=None,
+        size=DEPRECATED,
     ):
         self.n_clusters = n_clusters
         self.percentiles = percentiles
         self.n_bins = n_bins
-        self.size = size
+        self.image_size = image_size
         self.scale = scale
         self.init = init
         self.n_init = n_init
@@ -430,12 +467,13 @@ class IntensityKMeans(
         self.tol = tol
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.size = size
 
     def _feature_extractor(self):
         return IntensityFeatures(
             percentiles=self.percentiles,
             n_bins=self.n_bins,
-            size=self.size,
+            image_size=renamed_attribute(self, "size", "image_size", stacklevel=5),
             n_jobs=self.n_jobs,
         )
 
@@ -583,22 +621,8 @@ class IntensityKMeans(
         [4, 4]
         """
         check_is_fitted(self)
-        summary = self.cluster_summary_
-        columns = list(summary)
-        rows = [
-            {key: summary[key][i].item() for key in columns}
-            for i in range(len(summary[columns[0]]))
-        ]
-        if not as_frame:
-            return rows
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ImportError(
-                "cluster_table(as_frame=True) needs pandas (pip install pandas); "
-                "as_frame=False gives the rows as dicts"
-            ) from None
-        return pd.DataFrame(rows, columns=columns)
+        summary = ColumnTable(self.cluster_summary_)
+        return summary.to_frame() if as_frame else summary.rows()
 
     @property
     def _n_features_out(self):
@@ -621,12 +645,15 @@ def _summary(mean_intensity, labels, n_clusters):
     for k in clusters[n_images > 0]:
         values = mean_intensity[labels == k]
         means[k], stds[k] = values.mean(), values.std()
-    return {
-        "cluster": clusters,
-        "n_images": n_images,
-        "intensity_mean": means,
-        "intensity_std": stds,
-    }
+    return ColumnTable(
+        {
+            "cluster": clusters,
+            "n_images": n_images,
+            "intensity_mean": means,
+            "intensity_std": stds,
+        },
+        title=f"Intensity clusters ({n_clusters})",
+    )
 
 
 def score_n_clusters(
@@ -753,7 +780,7 @@ def score_n_clusters(
     )
 
 
-def plot_elbow_silhouette(scores, *, ax=None):
+def plot_elbow_silhouette(scores, *, axes=None, ax=DEPRECATED):
     """Plot the inertia (elbow) and the silhouette score against k.
 
     Parameters
@@ -761,15 +788,26 @@ def plot_elbow_silhouette(scores, *, ax=None):
     scores : Bunch
         The result of :func:`score_n_clusters` (``k``, ``inertia``,
         ``silhouette``, ``best_k``).
-    ax : sequence of two matplotlib Axes, default=None
+    axes : sequence of two matplotlib Axes, default=None
         Where to draw the inertia and the silhouette curves. ``None`` creates a
-        figure with two side-by-side axes.
+        figure with two side-by-side axes (with :mod:`matplotlib.pyplot`, so
+        close it with ``plt.close(fig)``).
+    ax : sequence of two matplotlib Axes
+        Deprecated spelling of ``axes``.
+
+        .. deprecated:: 0.1
+           ``ax`` was renamed ``axes`` (the helpers that draw on several Axes
+           take ``axes``) and will be removed in 0.3.
 
     Returns
     -------
-    axes : ndarray of two matplotlib Axes
-        The inertia axes and the silhouette axes; ``axes[0].figure`` is the
-        figure, e.g. to ``savefig``.
+    figure : matplotlib.figure.Figure
+        The figure holding the two panels; ``figure.axes`` are the inertia and
+        the silhouette axes.
+
+        .. versionchanged:: 0.1
+           The figure is returned, as by every ``plot_*`` helper, instead of
+           the array of the two Axes.
 
     See Also
     --------
@@ -779,22 +817,27 @@ def plot_elbow_silhouette(scores, *, ax=None):
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
     >>> import numpy as np
     >>> from sklearn.utils import Bunch
     >>> from skmedimg.preprocessing import plot_elbow_silhouette
     >>> scores = Bunch(k=np.arange(2, 6), inertia=np.array([9.0, 4.0, 3.0, 2.5]),
     ...                silhouette=np.array([0.5, 0.7, 0.4, 0.3]), best_k=3)
-    >>> axes = plot_elbow_silhouette(scores)
-    >>> axes[1].get_ylabel()
+    >>> fig = plot_elbow_silhouette(scores)
+    >>> fig.axes[1].get_ylabel()
     'silhouette score'
+    >>> plt.close(fig)
     """
-    import matplotlib.pyplot as plt
+    axes = renamed_argument(
+        "plot_elbow_silhouette", "ax", ax, "axes", axes, default=None
+    )
+    if axes is None:
+        import matplotlib.pyplot as plt
 
-    if ax is None:
-        _, ax = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
-    axes = np.asarray(ax, dtype=object).ravel()
+        _, axes = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
+    axes = np.asarray(axes, dtype=object).ravel()
     if axes.size != 2:
-        raise ValueError(f"ax must hold two matplotlib Axes, got {axes.size}")
+        raise ValueError(f"axes must hold two matplotlib Axes, got {axes.size}")
     k = np.asarray(scores["k"])
     axes[0].plot(k, scores["inertia"], "o-")
     axes[0].set(xlabel="number of clusters k", ylabel="inertia", title="Elbow")
@@ -807,4 +850,4 @@ def plot_elbow_silhouette(scores, *, ax=None):
     axes[1].legend()
     for a in axes:
         a.set_xticks(k)
-    return axes
+    return axes[0].figure

@@ -5,10 +5,10 @@ from __future__ import annotations
 from numbers import Integral
 
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils import check_images, read_images
+from ..utils import DEPRECATED, check_images, read_images, renamed_attribute
 from ._base import _check_size
 
 
@@ -18,15 +18,15 @@ class ImageResizer(TransformerMixin, BaseEstimator):
     Turns any accepted image input (file paths, PIL images, arrays of any size,
     bit depth and channel count) into a fixed-shape ``uint8`` array, through
     :func:`skmedimg.utils.read_images`, whose module documents the bit-depth and
-    colour rules. Large JPEGs are decoded at reduced scale when ``size`` is
-    smaller (Pillow's draft mode). The transformer is stateless: :meth:`fit` only
+    colour rules. Large JPEGs are decoded at reduced scale when ``image_size``
+    is smaller (Pillow's draft mode). The transformer is stateless: :meth:`fit` only
     validates its parameters and input.
 
     Parameters
     ----------
-    size : int or tuple (height, width), default=224
+    image_size : int or tuple (height, width), default=224
         Output size. An int gives square images.
-    mode : {"stretch", "pad", "crop"}, default="stretch"
+    resize_mode : {"stretch", "pad", "crop"}, default="stretch"
         ``"stretch"`` resizes ignoring the aspect ratio; ``"pad"`` keeps it and
         pads with black; ``"crop"`` keeps it and crops the centre.
     color : {"rgb", "gray", "keep"}, default="rgb"
@@ -39,6 +39,16 @@ default="bilinear"
     n_jobs : int, default=None
         Number of threads decoding in parallel; ``None`` means 1 and ``-1`` all
         processors.
+    size : int or tuple (height, width)
+        Deprecated spelling of ``image_size``.
+
+        .. deprecated:: 0.1
+           ``size`` was renamed ``image_size`` and will be removed in 0.3.
+    mode : {"stretch", "pad", "crop"}
+        Deprecated spelling of ``resize_mode``.
+
+        .. deprecated:: 0.1
+           ``mode`` was renamed ``resize_mode`` and will be removed in 0.3.
 
     See Also
     --------
@@ -64,28 +74,54 @@ default="bilinear"
     >>> import numpy as np
     >>> from skmedimg.preprocessing import ImageResizer
     >>> images = [np.zeros((40, 60)), np.ones((30, 30, 3))]
-    >>> ImageResizer(size=32).fit_transform(images).shape
+    >>> ImageResizer(image_size=32).fit_transform(images).shape
     (2, 32, 32, 3)
-    >>> ImageResizer(size=(16, 24), color="gray").fit_transform(images).shape
+    >>> ImageResizer(image_size=(16, 24), color="gray").fit_transform(images).shape
     (2, 16, 24, 1)
     """
 
     _parameter_constraints: dict = {
-        "size": [Interval(Integral, 1, None, closed="left"), tuple],
-        "mode": [StrOptions({"stretch", "pad", "crop"})],
+        "image_size": [Interval(Integral, 1, None, closed="left"), tuple],
+        "resize_mode": [StrOptions({"stretch", "pad", "crop"})],
         "color": [StrOptions({"rgb", "gray", "keep"})],
         "resample": [StrOptions({"bilinear", "bicubic", "lanczos", "nearest", "box"})],
         "n_jobs": [Integral, None],
+        # renamed in 0.1, removed in 0.3
+        "size": [
+            Interval(Integral, 1, None, closed="left"),
+            tuple,
+            Hidden(StrOptions({DEPRECATED})),
+        ],
+        "mode": [
+            StrOptions({"stretch", "pad", "crop"}),
+            Hidden(StrOptions({DEPRECATED})),
+        ],
     }
 
     def __init__(
-        self, size=224, *, mode="stretch", color="rgb", resample="bilinear", n_jobs=None
+        self,
+        image_size=224,
+        *,
+        resize_mode="stretch",
+        color="rgb",
+        resample="bilinear",
+        n_jobs=None,
+        size=DEPRECATED,
+        mode=DEPRECATED,
     ):
-        self.size = size
-        self.mode = mode
+        self.image_size = image_size
+        self.resize_mode = resize_mode
         self.color = color
         self.resample = resample
         self.n_jobs = n_jobs
+        self.size = size
+        self.mode = mode
+
+    def _resolved(self):
+        """``(image_size, resize_mode)``, taking the deprecated names into account."""
+        image_size = renamed_attribute(self, "size", "image_size")
+        resize_mode = renamed_attribute(self, "mode", "resize_mode")
+        return _check_size(image_size, "image_size"), resize_mode
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -104,7 +140,7 @@ default="bilinear"
         self : object
             The transformer.
         """
-        _check_size(self.size, "size")
+        self._resolved()
         check_images(X)
         return self
 
@@ -128,11 +164,12 @@ default="bilinear"
             If any image cannot be read; the message names each one.
         """
         check_is_fitted(self)
+        image_size, resize_mode = self._resolved()
         return read_images(
             X,
-            size=_check_size(self.size, "size"),
+            image_size=image_size,
             color=self.color,
-            resize_mode=self.mode,
+            resize_mode=resize_mode,
             resample=self.resample,
             n_jobs=self.n_jobs,
         )

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..utils import ImageReadError, read_image_sizes, read_images
+from ..utils import ColumnTable, ImageReadError, read_image_sizes, read_images
 from ..utils import item_name as _item_name
 from ._base import _BaseImageSampler, _check_size
 
@@ -41,17 +41,73 @@ class _ValidationReport(Bunch):
     """The result of :func:`validate_images`: a Bunch that prints as a summary.
 
     Its ``repr`` gives the counts and the first few unusable items with their
-    reasons instead of every array it holds.
+    reasons instead of every array it holds; notebooks show the same as HTML.
+    :meth:`table` gives one row per image, :meth:`to_frame` that table as a
+    pandas ``DataFrame``.
     """
 
     _N_SHOWN = 5
 
-    def __repr__(self):
+    def table(self):
+        """Return one row per image: its index, name, validity, size, colour, reason.
+
+        Returns
+        -------
+        table : dict of ndarray
+            Columns ``"index"``, ``"item"``, ``"valid"``, ``"height"``,
+            ``"width"``, ``"color"`` and ``"reason"`` (empty for usable
+            images); it prints as a table and has ``rows()`` and
+            ``to_frame()``.
+        """
         n_samples = len(self["valid_mask"])
-        lines = [
-            f"ImageValidationReport({self['n_valid']} of {n_samples} image(s) "
-            f"usable, {self['n_invalid']} not)"
-        ]
+        reasons = np.full(n_samples, "", dtype=object)
+        for index, _, reason in self["failures"]:
+            reasons[index] = reason
+        sizes = np.asarray(self["sizes"]).reshape(-1, 2)
+        return ColumnTable(
+            {
+                "index": np.arange(n_samples),
+                "item": np.asarray(self["items"], dtype=object),
+                "valid": np.asarray(self["valid_mask"], dtype=bool),
+                "height": sizes[:, 0],
+                "width": sizes[:, 1],
+                "color": np.asarray(self["colors"], dtype=object),
+                "reason": reasons,
+            },
+            title=self._title(),
+        )
+
+    def to_frame(self):
+        """Return :meth:`table` as a pandas ``DataFrame`` (pandas must be installed).
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+            One row per image.
+        """
+        return self.table().to_frame()
+
+    def _title(self):
+        return (
+            f"ImageValidationReport({self['n_valid']} of {len(self['valid_mask'])} "
+            f"image(s) usable, {self['n_invalid']} not)"
+        )
+
+    def _repr_html_(self):
+        table = self.table()
+        invalid = ~np.asarray(table["valid"], dtype=bool)
+        shown = ColumnTable(
+            {
+                k: np.asarray(v, dtype=object)[invalid]
+                for k, v in table.items()
+                if k not in ("valid",)
+            },
+            title=self._title(),
+        )
+        return shown._repr_html_()
+
+    def __repr__(self):
+        lines = [self._title()]
         failures = self["failures"]
         for _, item, reason in failures[: self._N_SHOWN]:
             lines.append(f"  {item}: {reason}")
@@ -77,7 +133,7 @@ def _reraise_if_global(exc):
 def _decode_one(i, item):
     """Decode one item; return ``(n_channels, failure)``."""
     try:
-        image = read_images([item], size=_PROBE_SIZE, color="keep")
+        image = read_images([item], image_size=_PROBE_SIZE, color="keep")
     except ImageReadError as exc:
         return None, (i, _item_name(item, i), exc.failures[0][2])
     return image.shape[-1], None
@@ -134,6 +190,12 @@ def validate_images(X, *, min_size=None, allowed_colors=None, n_jobs=None):
             ``"gray"`` or ``"rgb"``, ``None`` where it could not be decoded.
         n_valid, n_invalid : int
             Counts.
+        items : ndarray of shape (n_samples,), dtype object
+            The name of each image, as in ``invalid``.
+
+        Its ``table()`` gives one row per image (index, item, validity, size,
+        colour and reason) as a printable table, and ``to_frame()`` the same
+        as a pandas ``DataFrame`` (pandas must be installed).
 
     Raises
     ------
@@ -220,6 +282,9 @@ def validate_images(X, *, min_size=None, allowed_colors=None, n_jobs=None):
     valid_mask = np.ones(n_samples, dtype=bool)
     valid_mask[list(failures)] = False
     return _ValidationReport(
+        items=np.asarray(
+            [_item_name(items[i], i) for i in range(n_samples)], dtype=object
+        ),
         valid_mask=valid_mask,
         valid_indices=np.flatnonzero(valid_mask),
         invalid={name: reason for _, name, reason in failure_list},

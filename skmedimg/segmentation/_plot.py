@@ -7,9 +7,11 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ..utils import DEPRECATED, renamed_argument
+
 __all__ = ["plot_segmentation"]
 
-_MODES = ("contour", "fill")
+_OVERLAYS = ("contour", "fill")
 _MAX_AUTO_SLICES = 4
 
 
@@ -122,7 +124,7 @@ def plot_segmentation(
     mask,
     *,
     pred=None,
-    mode="contour",
+    overlay="contour",
     labels=None,
     names=None,
     slices=None,
@@ -131,14 +133,15 @@ def plot_segmentation(
     alpha=0.4,
     path=None,
     dpi=100,
+    mode=DEPRECATED,
 ):
     """Plot label masks over their image: ground truth and, optionally, prediction.
 
     Each label (or region) gets one colour. The ground truth is drawn as solid
-    contours (``mode="contour"``) or as a translucent fill (``mode="fill"``);
-    the prediction, when given, is always drawn as dashed contours of the same
-    colours, so that the two can be told apart where they overlap. A legend
-    names the labels and the two styles.
+    contours (``overlay="contour"``) or as a translucent fill
+    (``overlay="fill"``); the prediction, when given, is always drawn as dashed
+    contours of the same colours, so that the two can be told apart where they
+    overlap. A legend names the labels and the two styles.
 
     For a 3-D volume the figure is a montage of axial-style slices along the
     **last spatial axis** (``k``, the third voxel axis of a NIfTI file as
@@ -159,7 +162,7 @@ def plot_segmentation(
         :meth:`CNNSegmenter.predict` returns with ``regions``).
     pred : array-like, default=None
         Prediction, in the same form as ``mask``.
-    mode : {"contour", "fill"}, default="contour"
+    overlay : {"contour", "fill"}, default="contour"
         How the ground truth is drawn.
     labels : sequence, default=None
         The labels (or region indices) to draw. By default every nonzero label
@@ -179,11 +182,16 @@ def plot_segmentation(
         Where to draw a 2-D image or a single slice. By default a new figure
         is made.
     alpha : float, default=0.4
-        Opacity of the fill in ``mode="fill"``.
+        Opacity of the fill in ``overlay="fill"``.
     path : str or path-like, default=None
         Where to write the figure (the format follows the extension).
     dpi : int, default=100
         Resolution of the written file.
+    mode : {"contour", "fill"}
+        Deprecated spelling of ``overlay``.
+
+        .. deprecated:: 0.1
+           ``mode`` was renamed ``overlay`` and will be removed in 0.3.
 
     Returns
     -------
@@ -194,9 +202,10 @@ def plot_segmentation(
     Raises
     ------
     ValueError
-        If the shapes of image, mask and prediction do not fit, ``mode`` is
-        unknown, ``alpha`` is outside ``[0, 1]``, or ``slices`` are out of
-        range, or several slices are asked for with one ``ax``.
+        If the shapes of image, mask and prediction do not fit, ``overlay``
+        is unknown, ``mode`` and ``overlay`` are both given, ``alpha`` is
+        outside ``[0, 1]``, or ``slices`` are out of range, or several slices
+        are asked for with one ``ax``.
 
     See Also
     --------
@@ -214,8 +223,11 @@ def plot_segmentation(
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     ['tumour', 'ground truth', 'prediction']
     """
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    overlay = renamed_argument(
+        "plot_segmentation", "mode", mode, "overlay", overlay, default="contour"
+    )
+    if overlay not in _OVERLAYS:
+        raise ValueError(f"overlay must be one of {_OVERLAYS}, got {overlay!r}")
     if not isinstance(alpha, Real) or not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
     mask = np.asarray(mask)
@@ -280,10 +292,10 @@ def plot_segmentation(
             layer = truth.get(key)
             if layer is not None:
                 layer = take(layer, index)
-                if mode == "fill":
-                    overlay = np.zeros((*layer.shape, 4), np.float32)
-                    overlay[layer] = to_rgba(colour, alpha)
-                    axis.imshow(overlay, interpolation="nearest")
+                if overlay == "fill":
+                    fill = np.zeros((*layer.shape, 4), np.float32)
+                    fill[layer] = to_rgba(colour, alpha)
+                    axis.imshow(fill, interpolation="nearest")
                 elif layer.any():
                     axis.contour(
                         layer.astype(np.float32),
@@ -314,7 +326,7 @@ def plot_segmentation(
         )
         for k in keys
     ]
-    truth_style = "solid" if mode == "contour" else None
+    truth_style = "solid" if overlay == "contour" else None
     if predicted is not None:
         if truth_style is None:
             handles.append(

@@ -52,6 +52,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._deprecation import DEPRECATED, renamed_argument
+
 __all__ = ["ImageCache"]
 
 _MAGIC = b"SKMIMG01"
@@ -103,7 +105,7 @@ class ImageCache:
     >>> path = os.path.join(folder, "a.png")
     >>> Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(path)
     >>> cache = ImageCache(folder)
-    >>> key = cache.key(path, size=(4, 4), color="rgb")
+    >>> key = cache.key(path, image_size=(4, 4), color="rgb")
     >>> cache.load(key) is None
     True
     >>> cache.store(key, np.zeros((4, 4, 3), dtype=np.uint8))
@@ -141,11 +143,12 @@ class ImageCache:
         self,
         path,
         *,
-        size,
-        color,
+        image_size=None,
+        color="rgb",
         resize_mode="stretch",
         resample="bilinear",
         decoder="cpu",
+        size=DEPRECATED,
     ):
         """The key of a file read with these settings, or None if it is unusable.
 
@@ -153,8 +156,8 @@ class ImageCache:
         ----------
         path : str or path-like
             The source file.
-        size : tuple (height, width)
-            Target size.
+        image_size : tuple (height, width)
+            Target size (required).
         color : {"rgb", "gray", "keep"}
             Colour rule of the reader.
         resize_mode : str, default="stretch"
@@ -165,6 +168,11 @@ class ImageCache:
             Which decoder made the pixels (``"cpu"`` for the Pillow reader);
             decoders differ within JPEG tolerance, so they do not share
             entries.
+        size : tuple (height, width)
+            Deprecated spelling of ``image_size``.
+
+            .. deprecated:: 0.1
+               ``size`` was renamed ``image_size`` and will be removed in 0.3.
 
         Returns
         -------
@@ -172,6 +180,11 @@ class ImageCache:
             A hex digest; None when the file cannot be stat'ed (the reader
             then reports it).
         """
+        size = renamed_argument(
+            "ImageCache.key", "size", size, "image_size", image_size, default=None
+        )
+        if size is None:
+            raise TypeError("ImageCache.key() needs image_size=(height, width)")
         try:
             path = os.path.abspath(os.fspath(path))
             st = os.stat(path)

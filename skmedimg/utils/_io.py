@@ -55,6 +55,8 @@ from numbers import Integral
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._deprecation import DEPRECATED, renamed_argument
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageReadError",
@@ -776,7 +778,7 @@ def _fast_array_path(X, size, color):
 def read_images(
     X,
     *,
-    size=None,
+    image_size=None,
     color="keep",
     resize_mode="stretch",
     resample="bilinear",
@@ -784,6 +786,7 @@ def read_images(
     max_pixels=DEFAULT_MAX_PIXELS,
     warn_upscale=None,
     verbose=False,
+    size=DEPRECATED,
 ):
     """Read images from paths, PIL images or arrays into uint8 arrays.
 
@@ -791,7 +794,7 @@ def read_images(
     ----------
     X : array-like
         Any input accepted by :func:`check_images`.
-    size : int or tuple (height, width), default=None
+    image_size : int or tuple (height, width), default=None
         Target size. When given, every image is resized and the result is one
         stacked array; large JPEGs are decoded at a reduced scale first.
     color : {"keep", "rgb", "gray"}, default="keep"
@@ -818,11 +821,16 @@ default="bilinear"
         detail and costs time. ``None`` never warns.
     verbose : bool, default=False
         Show a progress bar.
+    size : int or tuple (height, width)
+        Deprecated spelling of ``image_size``.
+
+        .. deprecated:: 0.1
+           ``size`` was renamed ``image_size`` and will be removed in 0.3.
 
     Returns
     -------
     images : ndarray of shape (n_samples, height, width, n_channels) or list
-        A stacked uint8 array when ``size`` is given or all images share one
+        A stacked uint8 array when ``image_size`` is given or all images share one
         shape (and channel count after the colour rule), else a list of
         ``(height, width, n_channels)`` uint8 arrays.
 
@@ -845,9 +853,12 @@ default="bilinear"
     >>> import numpy as np
     >>> from skmedimg.utils import read_images
     >>> X = np.random.default_rng(0).integers(0, 256, (2, 30, 40), dtype=np.uint8)
-    >>> read_images(X, size=16, color="rgb").shape
+    >>> read_images(X, image_size=16, color="rgb").shape
     (2, 16, 16, 3)
     """
+    size = renamed_argument(
+        "read_images", "size", size, "image_size", image_size, default=None
+    )
     _check_options(color, resize_mode, resample)
     size = _normalise_size(size)
     X, failures = _validate(X, check_files=False)

@@ -162,7 +162,7 @@ class _ChunkReader:
             return None
         return self.cache.key(
             item,
-            size=self.size,
+            image_size=self.size,
             color=self.color,
             resize_mode=self.read_kwargs["resize_mode"],
             resample=self.read_kwargs["resample"],
@@ -378,7 +378,7 @@ def iter_image_chunks(
         color=color,
         cache=_as_cache(cache),
         read_kwargs={
-            "size": size,
+            "image_size": size,
             "color": color,
             "resize_mode": resize_mode,
             "resample": resample,

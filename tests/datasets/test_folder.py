@@ -63,7 +63,7 @@ def test_str_path_and_relative_path(tmp_path, monkeypatch):
 def test_filenames_feed_the_reader(tmp_path):
     _tree(tmp_path, ["a/1.png", "a/2.png", "b/3.png"])
     data = load_image_folder(tmp_path)
-    X = read_images(data.filenames, size=16)
+    X = read_images(data.filenames, image_size=16)
     assert X.shape == (3, 16, 16, 1)
 
 

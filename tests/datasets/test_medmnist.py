@@ -182,7 +182,7 @@ def test_modified_file_is_checked_again(tmp_path, fake_md5):
 def test_colour_dataset(tmp_path, fake_md5):
     _fake_npz(tmp_path / "bloodmnist_64.npz", shape=(64, 64, 3))
     fake_md5(tmp_path / "bloodmnist_64.npz")
-    data = load_medmnist("bloodmnist", split="val", size=64, data_home=tmp_path)
+    data = load_medmnist("bloodmnist", split="val", image_size=64, data_home=tmp_path)
     assert data.images.shape == (2, 64, 64, 3)
     assert data.target.shape == (2,)
     assert len(data.target_names) == 8
@@ -223,7 +223,7 @@ def test_default_folder_is_the_medmnist_cache(tmp_path, fake_md5):
 
 def test_missing_file_says_what_to_put_where(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
-        load_medmnist("breastmnist", size=64, data_home=tmp_path)
+        load_medmnist("breastmnist", image_size=64, data_home=tmp_path)
     message = str(info.value)
     assert "breastmnist_64.npz not found" in message
     assert f"save it as {tmp_path / 'breastmnist_64.npz'}" in message
@@ -358,10 +358,23 @@ def test_unknown_name_suggests_close_names():
     "kwargs, error, match",
     [
         ({"split": "validation"}, ValueError, "split must be one of"),
-        ({"size": 32}, ValueError, r"size must be one of \(28, 64, 128, 224\)"),
-        ({"size": "28"}, ValueError, "size must be one of"),
-        ({"size": True}, ValueError, "size must be one of"),
-        ({"size": 64.0}, ValueError, r"size must be one of .* \(an int\), got 64.0"),
+        (
+            {"image_size": 32},
+            ValueError,
+            r"image_size must be one of \(28, 64, 128, 224\)",
+        ),
+        ({"image_size": "28"}, ValueError, "image_size must be one of"),
+        ({"image_size": True}, ValueError, "image_size must be one of"),
+        (
+            {"image_size": 64.0},
+            ValueError,
+            r"image_size must be one of .* \(an int\), got 64.0",
+        ),
+        (
+            {"image_size": 64, "size": 64},
+            ValueError,
+            "`size` and `image_size` were both given",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
@@ -372,3 +385,13 @@ def test_bad_arguments(kwargs, error, match):
 def test_name_must_be_a_string():
     with pytest.raises(TypeError, match="name must be a str"):
         load_medmnist(3)
+
+
+def test_size_is_the_deprecated_spelling_of_image_size(tmp_path, fake_md5):
+    _fake_npz(tmp_path / "bloodmnist_64.npz", shape=(64, 64, 3))
+    fake_md5(tmp_path / "bloodmnist_64.npz")
+    new = load_medmnist("bloodmnist", split="val", image_size=64, data_home=tmp_path)
+    with pytest.warns(FutureWarning, match="`size` was renamed `image_size`"):
+        old = load_medmnist("bloodmnist", split="val", size=64, data_home=tmp_path)
+    np.testing.assert_array_equal(old.images, new.images)
+    assert new.image_size == new.size == old.image_size == 64

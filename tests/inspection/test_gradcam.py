@@ -196,7 +196,7 @@ def test_frozen_backbone_and_pipeline(trained):
     _, X, y = trained
     big = [np.kron(img, np.ones((2, 2), dtype=np.uint8)) for img in X[:32]]
     model = make_pipeline(
-        ImageResizer(size=SIZE),
+        ImageResizer(image_size=SIZE),
         _resnet(freeze="backbone", max_epochs=1),
     ).fit(big, y[:32])
     maps = gradcam(model, big[:3])
@@ -326,6 +326,11 @@ def test_plot_bad_inputs(trained):
         plot_gradcam(X[:2], np.zeros((2, 8)))
     with pytest.raises(ValueError, match="no heat maps to plot"):
         plot_gradcam(X[:0], np.zeros((0, 8, 8)))
+    from matplotlib.figure import Figure
+
+    axes = Figure().subplots(1, 3)
+    with pytest.raises(ValueError, match=r"one matplotlib Axes per image \(2\), got 3"):
+        plot_gradcam(X[:2], np.zeros((2, 8, 8)), axes=axes)
 
 
 def test_class_names_index_only_labels_in_their_range():

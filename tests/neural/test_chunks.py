@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import skmedimg.neural._classifier as classifier_module
 import skmedimg.neural._data as data_module
-import skmedimg.neural._features as features_module
+import skmedimg.neural._runner as runner_module
 from skmedimg.neural._data import decode_chunks
 from skmedimg.utils import ImageReadError, check_images
 from tests.neural.test_estimator_contract import make_lesions, tiny
@@ -58,7 +57,7 @@ def test_predict_decodes_a_chunk_at_a_time(data, fitted, reads, monkeypatch):
     whole = fitted.predict_proba(X)
     assert reads == [len(X)]  # 4 * 16 images per chunk by default
     reads.clear()
-    monkeypatch.setattr(classifier_module, "_PREDICT_CHUNK_BATCHES", 2)
+    monkeypatch.setattr(runner_module, "CHUNK_BATCHES", 2)
     chunked = fitted.predict_proba(X[:19])
     assert reads == [8, 8, 3]
     np.testing.assert_allclose(chunked, whole[:19], rtol=1e-5, atol=1e-6)
@@ -70,13 +69,13 @@ def test_predict_chunks_read_files_and_the_frozen_cache(data, tmp_path, monkeypa
     paths = _files(tmp_path / "images", X)
     clf = tiny(batch_size=4, memory=tmp_path / "cache").fit(X, y)
     expected = clf.predict_proba(X)  # every feature cached by now
-    monkeypatch.setattr(classifier_module, "_PREDICT_CHUNK_BATCHES", 1)
+    monkeypatch.setattr(runner_module, "CHUNK_BATCHES", 1)
     np.testing.assert_allclose(clf.predict_proba(paths), expected, atol=1e-6)
 
 
 def test_predict_names_every_unreadable_file(data, fitted, tmp_path, monkeypatch):
     X, _ = data
-    monkeypatch.setattr(classifier_module, "_PREDICT_CHUNK_BATCHES", 1)  # 4 a chunk
+    monkeypatch.setattr(runner_module, "CHUNK_BATCHES", 1)  # 4 a chunk
     paths = _files(tmp_path, X[:12], bad={1, 9})
     with pytest.raises(ImageReadError) as info:
         fitted.predict(paths)
@@ -123,7 +122,7 @@ def test_decoding_goes_on_after_a_failure_but_yields_nothing_more():
 def test_feature_extractor_names_bad_files_across_chunks(tmp_path, monkeypatch):
     X, _ = make_lesions(n_samples=12)
     est = extractor(batch_size=2).fit(X)
-    monkeypatch.setattr(features_module, "_DECODE_BATCHES", 1)
+    monkeypatch.setattr(runner_module, "CHUNK_BATCHES", 1)
     paths = _files(tmp_path, X, bad={0, 11})
     with pytest.raises(ImageReadError) as info:
         est.transform(paths)

@@ -95,9 +95,9 @@ def test_default_image_size_comes_from_the_data_config(data):
 def test_pooling_options(data, fitted):
     X, _ = data
     _, avg = fitted
-    peak = extractor(pooling="max").fit_transform(X)
-    both = extractor(pooling="avgmax").fit_transform(X)
-    cat = extractor(pooling="catavgmax").fit_transform(X)
+    peak = extractor(global_pool="max").fit_transform(X)
+    both = extractor(global_pool="avgmax").fit_transform(X)
+    cat = extractor(global_pool="catavgmax").fit_transform(X)
     assert peak.shape == both.shape == avg.shape
     assert cat.shape == (24, 192)
     assert (peak >= avg - 1e-6).all()
@@ -119,7 +119,7 @@ def test_intermediate_layers(data, fitted):
     assert by_index.n_features_out_ == channels
     np.testing.assert_array_equal(by_index.transform(X), by_name.transform(X))
     # Any module name works, not only stages; max pooling applies too.
-    inner = extractor(layer="layer3.0.conv1", pooling="catavgmax").fit(X)
+    inner = extractor(layer="layer3.0.conv1", global_pool="catavgmax").fit(X)
     assert inner.transform(X[:3]).shape == (3, inner.n_features_out_)
 
 
@@ -238,9 +238,9 @@ def test_set_params_takes_effect(data, fitted):
     X, _ = data
     est, _ = fitted
     est = clone(est)
-    est.set_params(pooling="catavgmax").fit(X)
+    est.set_params(global_pool="catavgmax").fit(X)
     assert est.transform(X[:2]).shape == (2, 192)
-    est.set_params(layer=1, pooling="avg").fit(X)
+    est.set_params(layer=1, global_pool="avg").fit(X)
     assert est.layer_ == "layer1"
     assert est.n_features_out_ == est.module_.backbone.feature_info[1]["num_chs"]
     est.set_params(image_size=48).fit(X)
@@ -378,7 +378,7 @@ def test_memory_computes_each_image_once(tmp_path, data, fitted, count_forward):
     np.testing.assert_array_equal(other.transform(X[::-1]), F[::-1])
     assert count_forward["images"] == 24
     # Repeated images in one call run once.
-    extractor(memory=str(tmp_path), pooling="max").fit(X).transform(X[[0, 0, 0, 1]])
+    extractor(memory=str(tmp_path), global_pool="max").fit(X).transform(X[[0, 0, 0, 1]])
     assert count_forward["images"] == 26
     rows = list((tmp_path / "skmedimg_cnn_features").rglob("*.npy"))
     assert len(rows) == 26

@@ -42,8 +42,8 @@ def test_real_weights_beat_random_weights(brain_training):
     # 160 px instead of the backbone's 224 keeps this test near 15 s on two
     # CPU cores; at 224 px the gap is the same (0.84 vs 0.62 measured).
     size = 160
-    X = read_images(paths, size=size, color="rgb")
-    X_test = read_images(test_paths, size=size, color="rgb")
+    X = read_images(paths, image_size=size, color="rgb")
+    X_test = read_images(test_paths, image_size=size, color="rgb")
     scores = {}
     for pretrained in (True, False):
         start = time.perf_counter()

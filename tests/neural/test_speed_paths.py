@@ -28,6 +28,7 @@ from skorch.callbacks import Callback
 import skmedimg.neural._classifier as classifier_module
 import skmedimg.neural._data as data_module
 import skmedimg.neural._device_lock as lock_module
+import skmedimg.neural._runner as runner_module
 from skmedimg.neural import CNNClassifier
 from skmedimg.neural._data import TensorBatchIterator, TensorDataset
 from skmedimg.neural._device_lock import device_lock, device_lock_key, file_lock
@@ -320,7 +321,8 @@ def forced_lock(monkeypatch, tmp_path):
         events.append(("read", lock_module._lock_for(_lock_path(tmp_path))._depth))
         return real_read(*args, **kwargs)
 
-    monkeypatch.setattr(classifier_module, "device_lock", recording_lock)
+    monkeypatch.setattr(classifier_module, "device_lock", recording_lock)  # fit
+    monkeypatch.setattr(runner_module, "device_lock", recording_lock)  # predict
     monkeypatch.setattr(data_module, "read_images", recording_read)  # fit, predict
     return events, tmp_path
 

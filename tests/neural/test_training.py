@@ -420,3 +420,22 @@ def test_fit_says_once_that_small_images_are_upscaled_a_lot():
     with warnings.catch_warnings():  # prediction, a chunk at a time: not again
         warnings.simplefilter("error")
         clf.predict(X)
+
+
+@pytest.mark.parametrize("way", ["image_cache", "streamed"])
+def test_cached_and_streamed_fits_say_it_too(tmp_path, way):
+    from PIL import Image
+
+    X, y = make_lesions(n_samples=8, size=8)
+    paths = []
+    for i, image in enumerate(X):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image).save(paths[-1])
+    params = {"image_cache": tmp_path / "cache"}
+    if way == "streamed":
+        params["in_memory_limit"] = 0
+    with pytest.warns(UserWarning, match="upscaled") as record:
+        tiny(max_epochs=1, image_size=48, **params).fit(paths, y)
+    upscaled = [w for w in record if "upscaled" in str(w.message)]
+    assert len(upscaled) == 1
+    assert "8 of 8 image(s) are upscaled" in str(upscaled[0].message)

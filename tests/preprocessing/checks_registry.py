@@ -20,7 +20,7 @@ from skmedimg.preprocessing import (
 ESTIMATORS = [
     ImageValidator(),
     SizeOutlierRejector(),
-    ImageResizer(size=8),
+    ImageResizer(image_size=8),
     IntensityFeatures(),
     IntensityKMeans(n_clusters=2, n_init=1, random_state=0),
     ImageRandomOverSampler(random_state=0),

@@ -41,7 +41,12 @@ Y_OK = np.array([0] * 8 + [1] * 4)
         (SizeOutlierRejector(threshold=0), "The 'threshold' parameter"),
         (SizeOutlierRejector(threshold="3"), "The 'threshold' parameter"),
         (SizeOutlierRejector(method="zscore"), "The 'method' parameter"),
-        (ImageResizer(size=0), "The 'size' parameter of ImageResizer"),
+        (ImageResizer(image_size=0), "The 'image_size' parameter of ImageResizer"),
+        (ImageResizer(image_size="big"), "The 'image_size' parameter of ImageResizer"),
+        (
+            ImageResizer(resize_mode="squash"),
+            "The 'resize_mode' parameter of ImageResizer",
+        ),
         (ImageResizer(size="big"), "The 'size' parameter of ImageResizer"),
         (ImageResizer(mode="squash"), "The 'mode' parameter of ImageResizer"),
         (ImageResizer(color="cmyk"), "The 'color' parameter of ImageResizer"),
@@ -89,15 +94,18 @@ def test_invalid_parameters(estimator, message):
             "them, got ('gray', 'cmyk')",
         ),
         (ImageValidator(allowed_colors=[]), "allowed_colors must be None"),
-        (ImageResizer(size=(0, 5)), "size must be a positive int or a (height, width)"),
-        (ImageResizer(size=(4.5, 5)), "got (4.5, 5)"),
+        (
+            ImageResizer(image_size=(0, 5)),
+            "image_size must be a positive int or a (height, width)",
+        ),
+        (ImageResizer(image_size=(4.5, 5)), "got (4.5, 5)"),
         (
             IntensityFeatures(percentiles=(50, 101)),
             "percentiles must be a 1-D sequence of numbers between 0 and 100, got "
             "(50, 101)",
         ),
         (IntensityFeatures(percentiles=("a",)), "percentiles must be a 1-D sequence"),
-        (IntensityFeatures(size=(8, 8, 3)), "size must be a positive int"),
+        (IntensityFeatures(image_size=(8, 8, 3)), "image_size must be a positive int"),
         (IntensityKMeans(percentiles=[[5]]), "percentiles must be a 1-D sequence"),
     ],
 )
@@ -248,8 +256,8 @@ def test_plot_needs_two_axes():
 
     _, axes = plt.subplots(1, 3)
     scores = {"k": [2, 3], "inertia": [2.0, 1.0], "silhouette": [0.5, 0.4], "best_k": 2}
-    with pytest.raises(ValueError, match="ax must hold two matplotlib Axes, got 3"):
-        plot_elbow_silhouette(scores, ax=axes)
+    with pytest.raises(ValueError, match="axes must hold two matplotlib Axes, got 3"):
+        plot_elbow_silhouette(scores, axes=axes)
     plt.close("all")
 
 

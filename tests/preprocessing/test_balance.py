@@ -107,7 +107,7 @@ def test_balancing_in_a_pipeline_changes_training_counts_only(sampler, expected)
     X_new = rng.integers(0, 256, (7, 20, 20), dtype=np.uint8)
     pipe = make_pipeline(
         sampler,
-        ImageResizer(size=8, color="gray"),
+        ImageResizer(image_size=8, color="gray"),
         FunctionTransformer(_flatten),
         GaussianNB(),
     ).fit(X, Y)

@@ -126,7 +126,7 @@ def test_clone_is_unfitted_with_equal_params(estimator):
 SET_PARAMS = {
     ImageValidator: ("min_size", 17, lambda out: len(out[0]) == 0),
     SizeOutlierRejector: ("threshold", 0.01, lambda out: len(out[0]) < 24),
-    ImageResizer: ("size", (5, 7), lambda out: out[0].shape == (24, 5, 7, 3)),
+    ImageResizer: ("image_size", (5, 7), lambda out: out[0].shape == (24, 5, 7, 3)),
     IntensityFeatures: ("n_bins", 4, lambda out: out[0].shape == (24, 11)),
     IntensityKMeans: ("n_clusters", 3, lambda out: out[1].shape == (24, 3)),
     ImageRandomOverSampler: (

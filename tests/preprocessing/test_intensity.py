@@ -86,8 +86,8 @@ def test_colour_images_use_luma_or_channels():
 
 def test_size_downsamples_first():
     X = _groups(2, size=64)
-    F = IntensityFeatures(size=16).fit_transform(X)
-    small = read_images(X, size=16, color="gray")
+    F = IntensityFeatures(image_size=16).fit_transform(X)
+    small = read_images(X, image_size=16, color="gray")
     np.testing.assert_allclose(F[:, 0], small.mean(axis=(1, 2, 3)))
 
 
@@ -227,22 +227,48 @@ def test_score_n_clusters_on_identical_images_says_why():
 
 def test_plot_elbow_silhouette(tmp_path):
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     scores = score_n_clusters(
         _groups(), range(2, 5), estimator=IntensityKMeans(random_state=0)
     )
-    axes = plot_elbow_silhouette(scores)
+    fig = plot_elbow_silhouette(scores)
+    assert isinstance(fig, Figure)
+    axes = fig.axes
     assert len(axes) == 2
     np.testing.assert_allclose(axes[0].lines[0].get_ydata(), scores.inertia)
     np.testing.assert_allclose(axes[1].lines[0].get_ydata(), scores.silhouette)
     assert axes[1].get_legend().get_texts()[0].get_text() == "best k = 3"
-    axes[0].figure.savefig(tmp_path / "plot.png")
+    fig.savefig(tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 0
-    fig, given = plt.subplots(2, 1)
-    assert list(plot_elbow_silhouette(scores, ax=given)) == list(given)
-    with pytest.raises(ValueError, match="ax must hold two matplotlib Axes, got 1"):
-        plot_elbow_silhouette(scores, ax=given[0])
+    given_fig, given = plt.subplots(2, 1)
+    assert plot_elbow_silhouette(scores, axes=given) is given_fig
+    assert [a.get_ylabel() for a in given] == ["inertia", "silhouette score"]
+    with pytest.raises(ValueError, match="axes must hold two matplotlib Axes, got 1"):
+        plot_elbow_silhouette(scores, axes=given[0])
     plt.close("all")
+
+
+def test_cluster_summary_prints_as_a_table():
+    km = IntensityKMeans(n_clusters=3, random_state=0).fit(_groups())
+    summary = km.cluster_summary_
+    text = repr(summary)
+    lines = text.splitlines()
+    assert lines[0] == "Intensity clusters (3)"
+    assert lines[1].split() == [
+        "cluster",
+        "n_images",
+        "intensity_mean",
+        "intensity_std",
+    ]
+    assert len(lines) == 2 + 3
+    assert [int(line.split()[1]) for line in lines[2:]] == summary["n_images"].tolist()
+    assert "array(" not in text
+    html = summary._repr_html_()
+    assert html.count("<tr>") == 1 + 3 and "<th>intensity_mean</th>" in html
+    # still a dict of arrays for code written against it
+    assert isinstance(summary, dict) and isinstance(summary["n_images"], np.ndarray)
+    assert summary.to_frame()["cluster"].tolist() == [0, 1, 2]
 
 
 def test_real_training_images(brain_training):
@@ -253,7 +279,7 @@ def test_real_training_images(brain_training):
     )
     rng = np.random.default_rng(0)
     subset = list(rng.choice(paths, 200, replace=False))
-    template = IntensityKMeans(size=128, random_state=0, n_jobs=2)
+    template = IntensityKMeans(image_size=128, random_state=0, n_jobs=2)
     scores = score_n_clusters(subset, range(2, 9), estimator=template)
     assert scores.k.tolist() == list(range(2, 9))
     assert np.all((scores.silhouette > -1) & (scores.silhouette < 1))

@@ -30,7 +30,7 @@ def _pipeline(classifier=None):
     return make_pipeline(
         ImageValidator(),
         SizeOutlierRejector(),
-        ImageResizer(size=16, color="gray"),
+        ImageResizer(image_size=16, color="gray"),
         FunctionTransformer(_flatten),
         classifier or KNeighborsClassifier(n_neighbors=3),
     )

@@ -19,13 +19,15 @@ def test_mixed_inputs_to_fixed_shape(tmp_path):
         np.ones((20, 20), dtype=np.float32),
         np.full((10, 10), 1000, dtype=np.uint16),
     ]
-    out = ImageResizer(size=16).fit_transform(images)
+    out = ImageResizer(image_size=16).fit_transform(images)
     assert out.shape == (5, 16, 16, 3) and out.dtype == np.uint8
     assert np.all(out[0] == 200)  # gray repeated to three channels
     assert np.all(out[2, ..., 0] == 255) and np.all(out[2, ..., 1:] == 0)
-    gray = ImageResizer(size=(8, 12), color="gray").fit_transform(images)
+    gray = ImageResizer(image_size=(8, 12), color="gray").fit_transform(images)
     assert gray.shape == (5, 8, 12, 1)
-    keep = ImageResizer(size=8, color="keep").fit_transform([images[0], images[3]])
+    keep = ImageResizer(image_size=8, color="keep").fit_transform(
+        [images[0], images[3]]
+    )
     assert keep.shape == (2, 8, 8, 1)
 
 
@@ -35,24 +37,27 @@ def test_mixed_inputs_to_fixed_shape(tmp_path):
 )
 def test_modes(mode, expected_column):
     wide = np.full((1, 20, 40), 255, dtype=np.uint8)
-    out = ImageResizer(size=8, mode=mode, color="gray", resample="nearest").transform(
-        wide
+    resizer = ImageResizer(
+        image_size=8, resize_mode=mode, color="gray", resample="nearest"
     )
+    out = resizer.transform(wide)
     assert out[0, :, 4, 0].tolist() == expected_column
 
 
 def test_crop_keeps_the_centre():
     wide = np.zeros((1, 10, 30), dtype=np.uint8)
     wide[:, :, 10:20] = 255  # the central third is white
-    out = ImageResizer(size=10, mode="crop", color="gray", resample="nearest")
+    out = ImageResizer(
+        image_size=10, resize_mode="crop", color="gray", resample="nearest"
+    )
     assert np.all(out.transform(wide) == 255)
 
 
 def test_stateless_and_set_params_take_effect():
     X = np.zeros((3, 20, 20), dtype=np.uint8)
-    resizer = ImageResizer(size=8)
+    resizer = ImageResizer(image_size=8)
     assert resizer.transform(X).shape == (3, 8, 8, 3)  # no fit needed
-    resizer.set_params(size=(4, 6), color="gray")
+    resizer.set_params(image_size=(4, 6), color="gray")
     assert resizer.transform(X).shape == (3, 4, 6, 1)
     assert clone(resizer).get_params() == resizer.get_params()
 
@@ -71,7 +76,7 @@ def test_a_pipeline_with_the_resizer_gives_pandas_features():
     from skmedimg.preprocessing import IntensityFeatures
 
     X, y = make_phantoms(20, n_classes=2, image_size=24, random_state=0)
-    pipe = make_pipeline(ImageResizer(size=16), IntensityFeatures())
+    pipe = make_pipeline(ImageResizer(image_size=16), IntensityFeatures())
     pipe.set_output(transform="pandas")
     features = pipe.fit_transform(X, y)
     assert isinstance(features, pd.DataFrame)
@@ -84,7 +89,7 @@ def test_a_pipeline_with_the_resizer_gives_pandas_features():
 def test_bad_path_at_transform_names_it(tmp_path):
     good = tmp_path / "good.png"
     Image.new("L", (8, 8)).save(good)
-    resizer = ImageResizer(size=4).fit([str(good)])
+    resizer = ImageResizer(image_size=4).fit([str(good)])
     with pytest.raises(ImageReadError, match=r"missing\.png: file not found"):
         resizer.transform([str(good), str(tmp_path / "missing.png")])
 
@@ -95,7 +100,7 @@ def test_real_testing_set_to_224_rgb(brain_testing_original):
         for p in brain_testing_original.rglob("*")
         if p.suffix.lower() in IMAGE_EXTENSIONS
     )
-    out = ImageResizer(size=224, n_jobs=2).fit_transform(paths)
+    out = ImageResizer(image_size=224, n_jobs=2).fit_transform(paths)
     assert out.shape == (1311, 224, 224, 3) and out.dtype == np.uint8
     # grayscale scans: the three channels are equal
     assert np.array_equal(out[::100, ..., 0], out[::100, ..., 2])

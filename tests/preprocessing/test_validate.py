@@ -235,3 +235,38 @@ def test_the_report_prints_as_a_short_summary():
     assert pickle.loads(pickle.dumps(report)).failures == report.failures
     clean = validate_images([np.zeros((8, 8))])
     assert repr(clean) == "ImageValidationReport(1 of 1 image(s) usable, 0 not)"
+
+
+def test_the_report_as_a_table_html_and_frame():
+    images = [np.zeros((32, 24)), "missing.png", np.zeros((4, 4))]
+    report = validate_images(images, min_size=8)
+    table = report.table()
+    assert table["index"].tolist() == [0, 1, 2]
+    assert table["item"].tolist() == [
+        "item 0 (ndarray)",
+        "missing.png",
+        "item 2 (ndarray)",
+    ]
+    assert table["valid"].tolist() == [True, False, False]
+    assert table["height"].tolist() == [32, -1, 4]
+    assert table["reason"][1] == "file not found"
+    assert table["reason"][0] == "" and "smaller than min_size" in table["reason"][2]
+    lines = repr(table).splitlines()
+    assert lines[0] == "ImageValidationReport(1 of 3 image(s) usable, 2 not)"
+    assert lines[1].split() == [
+        "index",
+        "item",
+        "valid",
+        "height",
+        "width",
+        "color",
+        "reason",
+    ]
+    frame = report.to_frame()
+    assert isinstance(frame, pd.DataFrame) and frame.shape == (3, 7)
+    assert frame["valid"].tolist() == [True, False, False]
+    html = report._repr_html_()
+    # the unusable images only, one row each, their reasons escaped
+    assert html.count("<tr>") == 1 + 2 and "missing.png" in html
+    assert "item 0 (ndarray)" not in html
+    assert report["items"].tolist() == table["item"].tolist()

@@ -76,7 +76,7 @@ EXTRACTOR = {
 }
 PIPELINE_GRID = {
     "svc__C": [0.01, 1.0],
-    "cnnfeatureextractor__pooling": ["avg", "max"],
+    "cnnfeatureextractor__global_pool": ["avg", "max"],
 }
 CV = StratifiedKFold(2, shuffle=True, random_state=0)
 

@@ -46,12 +46,12 @@ def test_2d_contours_ground_truth_solid_prediction_dashed():
     dashed = [s for s in styles if s not in (None, "solid") and s != [(0, None)]]
     assert len(dashed) == 2
     assert _legend(ax) == ["edema", "core", "ground truth", "prediction"]
-    assert len(ax.images) == 1  # the image only: no fill in contour mode
+    assert len(ax.images) == 1  # the image only: no fill in contour overlay
 
 
-def test_2d_fill_mode_draws_an_overlay_and_only_predictions_as_contours():
+def test_2d_fill_overlay_draws_a_fill_and_only_predictions_as_contours():
     mask, pred = _square_masks()
-    fig = plot_segmentation(RNG.random((32, 32)), mask, pred=pred, mode="fill")
+    fig = plot_segmentation(RNG.random((32, 32)), mask, pred=pred, overlay="fill")
     ax = fig.axes[0]
     assert len(ax.images) == 3  # the image and one fill per label
     fill = ax.images[1].get_array()
@@ -60,6 +60,16 @@ def test_2d_fill_mode_draws_an_overlay_and_only_predictions_as_contours():
     assert fill[0, 0, 3] == 0
     assert len(_contours(ax)) == 2
     assert _legend(ax) == ["1", "2", "ground truth", "prediction"]
+
+
+def test_mode_is_the_deprecated_spelling_of_overlay():
+    mask, pred = _square_masks()
+    image = RNG.random((32, 32))
+    with pytest.warns(FutureWarning, match="`mode` was renamed `overlay`"):
+        old = plot_segmentation(image, mask, pred=pred, mode="fill")
+    new = plot_segmentation(image, mask, pred=pred, overlay="fill")
+    old_fill, new_fill = (f.axes[0].images[1].get_array() for f in (old, new))
+    np.testing.assert_array_equal(old_fill, new_fill)
 
 
 def test_without_prediction_no_style_entries_and_rgb_image_shown_in_colour():
@@ -120,7 +130,8 @@ def test_given_axes_are_used():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(mode="outline"), "mode must be one of"),
+        (dict(overlay="outline"), "overlay must be one of"),
+        (dict(overlay="fill", mode="fill"), "`mode` and `overlay` were both given"),
         (dict(alpha=2), "alpha must be a number"),
         (dict(pred=np.zeros((8, 8), int)), "pred of shape \\(8, 8\\) does not fit"),
         (dict(slices=2), "slices applies to 3-D volumes only"),

@@ -36,7 +36,7 @@ def test_second_read_comes_from_the_cache_and_equals_the_decoder(tmp_path):
     again = _read_through(paths, cache)
     assert (cache.hits, cache.writes) == (4, 4)  # nothing decoded again
     np.testing.assert_array_equal(first, again)
-    np.testing.assert_array_equal(first, read_images(paths, size=8, color="rgb"))
+    np.testing.assert_array_equal(first, read_images(paths, image_size=8, color="rgb"))
 
 
 def test_a_changed_file_is_a_miss_never_a_stale_image(tmp_path):
@@ -50,7 +50,7 @@ def test_a_changed_file_is_a_miss_never_a_stale_image(tmp_path):
     new = _read_through([path], cache)
     assert cache.hits == 0 and cache.misses == 2
     assert not np.array_equal(old, new)
-    np.testing.assert_array_equal(new, read_images([path], size=8, color="rgb"))
+    np.testing.assert_array_equal(new, read_images([path], image_size=8, color="rgb"))
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_other_reading_settings_are_misses(tmp_path, settings):
     assert cache.hits == 0 and cache.writes == 2
     expected = read_images(
         [path],
-        size=settings.get("image_size", 8),
+        image_size=settings.get("image_size", 8),
         color=settings.get("color", "rgb"),
         resize_mode=settings.get("resize_mode", "stretch"),
     )
@@ -76,12 +76,12 @@ def test_other_reading_settings_are_misses(tmp_path, settings):
 def test_keys_depend_on_every_setting_and_on_the_file(tmp_path):
     path = _write(tmp_path / "a.png", 10)
     cache = ImageCache(tmp_path)
-    base = {"size": (8, 8), "color": "rgb"}
+    base = {"image_size": (8, 8), "color": "rgb"}
     key = cache.key(path, **base)
     assert key == cache.key(path, **base)
     others = [
-        cache.key(path, size=(8, 9), color="rgb"),
-        cache.key(path, size=(8, 8), color="gray"),
+        cache.key(path, image_size=(8, 9), color="rgb"),
+        cache.key(path, image_size=(8, 8), color="gray"),
         cache.key(path, **base, resize_mode="crop"),
         cache.key(path, **base, resample="bicubic"),
         cache.key(path, **base, decoder="device"),
@@ -96,7 +96,7 @@ def test_a_damaged_entry_is_read_again_from_the_source(tmp_path, damage):
     paths = [_write(tmp_path / f"{i}.png", 30 * i) for i in range(3)]
     cache = ImageCache(tmp_path / "cache")
     expected = _read_through(paths, cache)
-    entry = cache.entry_path(cache.key(paths[1], size=(8, 8), color="rgb"))
+    entry = cache.entry_path(cache.key(paths[1], image_size=(8, 8), color="rgb"))
     data = bytearray(entry.read_bytes())
     if damage == "crc":
         data[-5] ^= 0xFF  # one pixel
@@ -112,13 +112,13 @@ def test_a_damaged_entry_is_read_again_from_the_source(tmp_path, damage):
     assert cache.corrupt == 1 and cache.hits == 2
     # the damaged entry was replaced by a good one
     assert ImageCache(tmp_path / "cache").load(
-        cache.key(paths[1], size=(8, 8), color="rgb")
+        cache.key(paths[1], image_size=(8, 8), color="rgb")
     ).tobytes() == expected[1].tobytes()
 
 
 def test_concurrent_writers_in_threads_leave_only_whole_entries(tmp_path):
     paths = [_write(tmp_path / f"{i}.png", 20 * i) for i in range(6)]
-    expected = read_images(paths, size=8, color="rgb")
+    expected = read_images(paths, image_size=8, color="rgb")
     errors = []
 
     def work():
@@ -151,7 +151,7 @@ def _fill(args):
 
 def test_concurrent_writers_in_processes(tmp_path):
     paths = [_write(tmp_path / f"{i}.png", 20 * i) for i in range(4)]
-    expected = read_images(paths, size=8, color="rgb").tobytes()
+    expected = read_images(paths, image_size=8, color="rgb").tobytes()
     folder = str(tmp_path / "cache")
     with ProcessPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(_fill, [(folder, paths)] * 3))
@@ -164,7 +164,7 @@ def test_concurrent_writers_in_processes(tmp_path):
 def test_memory_map_and_store_checks(tmp_path):
     cache = ImageCache(tmp_path)
     path = _write(tmp_path / "a.png", 10)
-    key = cache.key(path, size=(4, 5), color="gray")
+    key = cache.key(path, image_size=(4, 5), color="gray")
     assert cache.open_memmap(key) is None
     image = np.arange(20, dtype=np.uint8).reshape(4, 5, 1)
     cache.store(key, image)

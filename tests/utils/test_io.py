@@ -128,7 +128,7 @@ def test_array_bit_depth_rule(arr, expected):
 
 def test_uint8_array_at_target_size_is_returned_without_copy():
     X = RNG.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
-    assert read_images(X, size=16, color="rgb") is X
+    assert read_images(X, image_size=16, color="rgb") is X
 
 
 # --------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_uint8_array_at_target_size_is_returned_without_copy():
 @pytest.mark.parametrize("resize_mode", ["stretch", "pad", "crop"])
 def test_resize_modes_give_fixed_shape(resize_mode):
     images = [np.full((40, 20), 200, np.uint8), np.full((10, 30, 3), 90, np.uint8)]
-    out = read_images(images, size=(16, 16), resize_mode=resize_mode)
+    out = read_images(images, image_size=(16, 16), resize_mode=resize_mode)
     assert out.shape == (2, 16, 16, 3)
     tall = out[0, ..., 0]
     if resize_mode == "pad":
@@ -160,7 +160,7 @@ def test_jpeg_draft_decodes_large_images_at_reduced_scale(tmp_path):
     yy, xx = np.mgrid[0:800, 0:800]
     big = (127 + 100 * np.sin(xx / 40.0) * np.cos(yy / 55.0)).astype(np.uint8)
     path = _save(tmp_path / "big.jpg", Image.fromarray(big), quality=95)
-    drafted = read_images([path], size=100)
+    drafted = read_images([path], image_size=100)
     full = np.asarray(Image.open(path).convert("L").resize((100, 100)))
     assert drafted.shape == (1, 100, 100, 1)
     assert np.abs(drafted[0, ..., 0].astype(int) - full).mean() < 2.0
@@ -175,7 +175,7 @@ def test_parallel_and_serial_reading_agree(tmp_path):
         for i in range(8)
     ]
     np.testing.assert_array_equal(
-        read_images(paths, size=8, n_jobs=2), read_images(paths, size=8)
+        read_images(paths, image_size=8, n_jobs=2), read_images(paths, image_size=8)
     )
 
 
@@ -349,7 +349,7 @@ def test_every_bad_file_is_named_with_its_reason_and_good_ones_kept(tmp_path):
     good, bad = _bad_files(tmp_path)
     items = [good, *bad, good]
     with pytest.raises(ImageReadError) as info:
-        read_images(items, size=10)
+        read_images(items, image_size=10)
     err = info.value
     assert isinstance(err, ValueError)
     assert {item for _, item, _ in err.failures} == set(bad)
@@ -380,7 +380,7 @@ def test_a_float_tiff_with_nan_is_refused_naming_the_file(tmp_path):
     pixels[10, 20] = np.nan
     bad = _save(tmp_path / "nan.tif", Image.fromarray(pixels))
     with pytest.raises(ImageReadError) as info:
-        read_images([good, bad], size=16)
+        read_images([good, bad], image_size=16)
     assert [item for _, item, _ in info.value.failures] == [bad]
     assert "NaN or infinite" in str(info.value) and bad in str(info.value)
     assert info.value.images[0].shape == (16, 16, 1)  # the good one is kept
@@ -444,7 +444,7 @@ def test_decompression_bomb_is_rejected_before_decoding(tmp_path):
     bomb = _png_claiming_size(tmp_path / "bomb.png", 60_000, 60_000)
     good = _save(tmp_path / "ok.png", Image.new("L", (30, 30)))
     with pytest.raises(ImageReadError) as info:
-        read_images([good, bomb], size=8)
+        read_images([good, bomb], image_size=8)
     assert [item for _, item, _ in info.value.failures] == [bomb]
     assert "decompression bomb" in str(info.value)
     assert info.value.images[0].shape == (8, 8, 1)
@@ -460,11 +460,11 @@ def test_max_pixels_none_or_higher_lifts_pillows_own_limit(tmp_path):
     limit = Image.MAX_IMAGE_PIXELS
     for max_pixels in (None, 4_000_000_000):
         with pytest.raises(ImageReadError) as info:
-            read_images([bomb], size=8, max_pixels=max_pixels)
+            read_images([bomb], image_size=8, max_pixels=max_pixels)
         assert "decompression bomb" not in str(info.value)
         assert "truncated or corrupt" in str(info.value)
     with pytest.raises(ImageReadError, match="exceeds max_pixels=1000000000"):
-        read_images([bomb], size=8, max_pixels=1_000_000_000)
+        read_images([bomb], image_size=8, max_pixels=1_000_000_000)
     # Reading a header decodes nothing: with the guard lifted, sizes of huge
     # images are known.
     assert read_image_sizes([bomb], max_pixels=None).tolist() == [[60_000, 60_000]]
@@ -559,8 +559,8 @@ def test_invalid_options():
         read_images(X, resize_mode="zoom")
     for size in [(0, 3), "abc", 32.0, (32,), (32, 32, 3), ("a", "b"), (16.5, 16)]:
         with pytest.raises(ValueError, match=r"size must be an int or \(height"):
-            read_images(X, size=size)
-    assert read_images(X, size=(np.int64(2), 3)).shape == (1, 2, 3, 1)
+            read_images(X, image_size=size)
+    assert read_images(X, image_size=(np.int64(2), 3)).shape == (1, 2, 3, 1)
 
 
 # --------------------------------------------------------------------------
@@ -573,9 +573,9 @@ def test_reads_every_original_resolution_test_image(brain_testing_original):
     assert len(paths) == 1311
     sizes = read_image_sizes(paths, n_jobs=2)
     assert len({tuple(s) for s in sizes}) == 194
-    images = read_images(paths, size=224, color="rgb", n_jobs=2)
+    images = read_images(paths, image_size=224, color="rgb", n_jobs=2)
     assert images.shape == (1311, 224, 224, 3) and images.dtype == np.uint8
-    gray = read_images(paths[:50], size=64, color="gray")
+    gray = read_images(paths[:50], image_size=64, color="gray")
     assert gray.shape == (50, 64, 64, 1)
 
 
@@ -611,7 +611,7 @@ def test_exif_orientation_is_applied(tmp_path, orientation, ext):
         np.testing.assert_array_equal(read_images([im], color="rgb")[0], got)
         assert read_image_sizes([im]).tolist() == [list(upright_shape)]
     # resized (a JPEG is decoded at a reduced scale first): still upright
-    small = read_images([str(path)], size=(20, 12), color="rgb")[0]
+    small = read_images([str(path)], image_size=(20, 12), color="rgb")[0]
     assert small.shape == (20, 12, 3)
     assert _brightest_corner(small) == _brightest_corner(expected)
 
@@ -631,7 +631,7 @@ def test_upscaling_a_lot_is_said_once_per_call(tmp_path):
     small = [_save(tmp_path / f"{i}.png", Image.new("L", (28, 28))) for i in range(3)]
     large = _save(tmp_path / "large.png", Image.new("L", (200, 180)))
     with pytest.warns(UserWarning, match="upscaled") as record:
-        images = read_images([*small, large], size=224, warn_upscale=4)
+        images = read_images([*small, large], image_size=224, warn_upscale=4)
     assert images.shape == (4, 224, 224, 1)
     (warning,) = [w for w in record if "upscaled" in str(w.message)]
     message = str(warning.message)
@@ -639,8 +639,8 @@ def test_upscaling_a_lot_is_said_once_per_call(tmp_path):
     assert "28x28, 8.0 times" in message and "image_size" in message
     # an array takes the same rule; no warning below the factor, or by default
     with pytest.warns(UserWarning, match="5 of 5 image"):
-        read_images(np.zeros((5, 28, 28), np.uint8), size=112, warn_upscale=4)
+        read_images(np.zeros((5, 28, 28), np.uint8), image_size=112, warn_upscale=4)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        read_images([*small, large], size=224)
-        read_images([*small, large], size=100, warn_upscale=4)
+        read_images([*small, large], image_size=224)
+        read_images([*small, large], image_size=100, warn_upscale=4)

@@ -56,7 +56,7 @@ def test_chunks_cover_the_input_in_order(tmp_path, chunk_size, prefetch):
     ]
     np.testing.assert_array_equal(
         np.concatenate([c.images for c in chunks]),
-        read_images(paths, size=16, color="rgb"),
+        read_images(paths, image_size=16, color="rgb"),
     )
     np.testing.assert_array_equal(
         np.concatenate([c.indices for c in chunks]), np.arange(10)
@@ -96,7 +96,7 @@ def test_indices_select_and_order(tmp_path):
     )
     assert [c.start for c in chunks] == [0, 2]
     assert np.concatenate([c.indices for c in chunks]).tolist() == [5, 1, 3]
-    expected = read_images([paths[5], paths[1], paths[3]], size=8, color="rgb")
+    expected = read_images([paths[5], paths[1], paths[3]], image_size=8, color="rgb")
     np.testing.assert_array_equal(np.concatenate([c.images for c in chunks]), expected)
 
 
