@@ -543,3 +543,32 @@ def test_failed_collectives_are_told_from_other_errors(message, collective):
 
     assert is_collective_failure(RuntimeError(message)) is collective
     assert not is_collective_failure(ValueError(message))
+
+
+def test_sync_batchnorm_is_converted_and_put_back_with_the_trained_values():
+    import torch
+    from timm.layers import BatchNormAct2d
+
+    from skmedimg.neural._distributed import DataParallelGroup
+
+    group = object.__new__(DataParallelGroup)  # no process group needed
+    group.device, group.backend = torch.device("cuda", 0), "nccl"
+    module = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.Sequential(nn.Conv2d(4, 4, 1), BatchNormAct2d(4)),
+    )
+    keys = list(module.state_dict())
+    originals = group.convert_sync_batchnorm(module)
+    assert isinstance(module[1], nn.SyncBatchNorm)
+    assert type(module[2][1]).__name__ == "SyncBatchNormAct"
+    assert module[1].weight is originals["1"].weight  # shared, not copied
+    with torch.no_grad():  # what training does to the synchronised layers
+        module[1].weight.add_(1.0)
+        module[2][1].running_mean.add_(2.0)
+    group.revert_sync_batchnorm(module, originals)
+    assert type(module[1]) is nn.BatchNorm2d
+    assert type(module[2][1]) is BatchNormAct2d
+    assert torch.equal(module[1].weight, torch.full((4,), 2.0))
+    assert torch.equal(module[2][1].running_mean, torch.full((4,), 2.0))
+    assert list(module.state_dict()) == keys
