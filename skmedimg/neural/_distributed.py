@@ -432,6 +432,11 @@ class DataParallelGroup:
         (``split``, a ``(train, valid)`` pair of index arrays, or None for
         no validation set).
         """
+        if n_samples < self.world_size:
+            raise ValueError(
+                f"{n_samples} images cannot be shared by {self.world_size} "
+                "processes; use more images or fewer processes"
+            )
         if gathered:
             mine = self.shard(np.arange(n_samples), seed, equal=False)
             return Shards(mine, None, None)
