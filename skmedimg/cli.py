@@ -1586,6 +1586,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     nproc = getattr(args, "nproc", None)
     if nproc and nproc > 1 and "WORLD_SIZE" not in os.environ:
+        try:  # a mistake is said once, not by every process
+            _check_options(args)
+        except CommandError as exc:
+            print(f"skmedimg: error: {_one_line(exc)}", file=sys.stderr)
+            return 1
         return _relaunch(argv, nproc)
     console = _Console(args.quiet)
     os.environ.setdefault("MPLBACKEND", "Agg")

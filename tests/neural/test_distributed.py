@@ -518,6 +518,10 @@ def test_nproc_relaunches_through_torch_distributed_run(monkeypatch, tmp_path):
     # a failing process makes the command fail
     monkeypatch.setattr(sp, "call", lambda command: 1)
     assert cli.main(argv) == 1
+    # a bad option is said once, before any process starts
+    monkeypatch.setattr(sp, "call", lambda command: calls.append(command) or 0)
+    assert cli.main([*argv, "--lr", "-1"]) == 1
+    assert len(calls) == 1
     assert cli._without_nproc(["train", "d", "--nproc=3", "--quiet"]) == [
         "train",
         "d",
