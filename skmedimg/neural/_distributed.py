@@ -27,7 +27,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime
+import multiprocessing
 import os
+import threading
 
 import numpy as np
 import torch
@@ -143,12 +145,21 @@ def resolve_distributed(value, *, what="CNNClassifier"):
 
     ``"auto"``: when started by a launcher with more than one process
     (``WORLD_SIZE`` > 1) or inside an initialised process group of more than
-    one. ``True``: always; a clear :class:`DistributedError` when there is
+    one; never in a thread other than the main one, nor in a pool worker
+    (joblib, multiprocessing) without a process group of its own, where the
+    fit is one of a parallel search that inherited the launcher's
+    environment. ``True``: always; a clear :class:`DistributedError` when there is
     neither a process group nor torchrun's environment. ``False``: never.
     """
     if isinstance(value, str) and value == "auto":
+        if threading.current_thread() is not threading.main_thread():
+            return False  # a fit among others (joblib's threading backend)
         if dist.is_available() and dist.is_initialized():
             return dist.get_world_size() > 1
+        if multiprocessing.parent_process() is not None:
+            # a worker of a pool (joblib's loky, multiprocessing) that
+            # inherited the launcher's environment: one fit of a search
+            return False
         return launched_world_size() > 1
     if not value:
         return False

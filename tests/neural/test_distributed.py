@@ -444,6 +444,21 @@ def test_distributed_true_without_a_launcher_is_a_clear_error(monkeypatch):
     assert not hasattr(_tiny(distributed=True), "classes_")
 
 
+def test_auto_stays_in_one_process_in_the_threads_of_a_search(monkeypatch):
+    import threading
+
+    from skmedimg.neural._distributed import resolve_distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as under torchrun
+    assert resolve_distributed("auto") is True
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(resolve_distributed("auto")))
+    thread.start()
+    thread.join()
+    assert seen == [False]
+    assert resolve_distributed(False) is False
+
+
 def test_distributed_is_a_parameter():
     clf = _tiny(distributed=False, sync_batchnorm=True)
     params = clf.get_params()
