@@ -849,6 +849,9 @@ callable or None, default="auto"
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        # parameters added after a model was pickled take their defaults
+        self.__dict__.setdefault("distributed", "auto")
+        self.__dict__.setdefault("sync_batchnorm", False)
         net = self.__dict__.get("net_")
         if net is None:
             return

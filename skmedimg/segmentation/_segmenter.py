@@ -959,6 +959,8 @@ class CNNSegmenter(BaseEstimator):
     def __setstate__(self, state):
         tensors = state.pop("_network_state", None)
         self.__dict__.update(state)
+        # a parameter added after a model was pickled takes its default
+        self.__dict__.setdefault("distributed", "auto")
         if tensors is not None:
             device = resolve_loading_device(self.device_, what="the segmenter")
             self.device_ = device

@@ -459,6 +459,16 @@ def test_auto_stays_in_one_process_in_the_threads_of_a_search(monkeypatch):
     assert resolve_distributed(False) is False
 
 
+def test_models_pickled_before_the_parameters_get_their_defaults():
+    clf = _tiny(max_epochs=1, batch_size=8).fit(*_data())
+    state = clf.__getstate__()
+    del state["distributed"], state["sync_batchnorm"]  # as pickled before
+    old = CNNClassifier.__new__(CNNClassifier)
+    old.__setstate__(state)
+    params = old.get_params()
+    assert params["distributed"] == "auto" and params["sync_batchnorm"] is False
+
+
 def test_distributed_is_a_parameter():
     clf = _tiny(distributed=False, sync_batchnorm=True)
     params = clf.get_params()
