@@ -4,8 +4,8 @@ Each test starts its processes as ``torchrun`` would: ``python`` with
 ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR`` and a free
 ``MASTER_PORT`` in the environment, running one of the ``_worker_*``
 functions below, which writes what it saw to ``rank<r>.pkl``. The one-process
-reference runs the same way without those variables. One torch thread per
-process, tiny images and models: a few seconds per run.
+reference fits run in the test process, with one torch thread like the
+workers. Tiny images and models: a few seconds per run.
 """
 
 import json
@@ -477,7 +477,7 @@ def test_distributed_is_a_parameter():
         _tiny(distributed="always").fit(*_data())
 
 
-def test_sync_batchnorm_needs_gpus(tmp_path):
+def test_sync_batchnorm_needs_gpus():
     from skmedimg.neural._distributed import DataParallelGroup
 
     group = object.__new__(DataParallelGroup)
