@@ -364,7 +364,7 @@ def test_two_processes_fit_the_model_of_one(two_processes):
     # rank 0 holds the one-process model, up to the order of float sums
     np.testing.assert_allclose(r0["proba"], ref["proba"], atol=ATOL)
     assert not np.allclose(r0["proba"], 0.5, atol=1e-3)  # it did learn something
-    for key in ("train_loss", "valid_loss", "valid_acc", "lr"):
+    for key in ("train_loss", "train_acc", "valid_loss", "valid_acc", "lr"):
         np.testing.assert_allclose(
             r0["history"][key], ref["history"][key], atol=ATOL, err_msg=key
         )
