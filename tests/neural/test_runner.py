@@ -5,13 +5,13 @@ import pytest
 import torch
 from PIL import Image
 
-import skmedimg.neural._data as data_module
 import skmedimg.neural._device_lock as lock_module
 import skmedimg.neural._runner as runner_module
 from skmedimg.inspection import gradcam
 from skmedimg.neural import BackboneRunner
 from skmedimg.neural._module import uses_channels_last
 from skmedimg.utils import ImageReadError, check_images
+from tests.neural.test_chunks import reads  # noqa: F401, F811  (a fixture)
 from tests.neural.test_estimator_contract import make_lesions, tiny
 from tests.neural.test_features import extractor
 
@@ -27,22 +27,8 @@ def fitted(data):
     return tiny(batch_size=4, max_epochs=1).fit(X, y)
 
 
-@pytest.fixture
-def reads(monkeypatch):
-    """Number of images of each decoding call."""
-    sizes = []
-    real = data_module.read_images
-
-    def recording(items, **kwargs):
-        sizes.append(len(items))
-        return real(items, **kwargs)
-
-    monkeypatch.setattr(data_module, "read_images", recording)
-    return sizes
-
-
 def test_every_reader_decodes_chunks_of_the_same_size(
-    data, fitted, reads, monkeypatch
+    data, fitted, reads, monkeypatch  # noqa: F811
 ):
     # predict_proba, transform and Grad-CAM read CHUNK_BATCHES batches at a
     # time (they had 16, 8 and 1 before sharing the runner).
