@@ -319,11 +319,10 @@ def _cross_validate(model, args, X, y, console):
 
 
 def _table(rows):
-    keys = list(rows[0])
-    widths = {k: max(len(k), *(len(_fmt(r[k])) for r in rows)) for k in keys}
-    lines = ["  ".join(k.rjust(widths[k]) for k in keys)]
-    lines += ["  ".join(_fmt(r[k]).rjust(widths[k]) for k in keys) for r in rows]
-    return "\n".join(lines)
+    from .utils import format_table
+
+    columns = {k: [_fmt(r[k]) for r in rows] for k in rows[0]}
+    return format_table(columns, max_rows=None, align="right")
 
 
 def _fmt(value):

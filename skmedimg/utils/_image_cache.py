@@ -144,7 +144,7 @@ class ImageCache:
         path,
         *,
         image_size=None,
-        color="rgb",
+        color,
         resize_mode="stretch",
         resample="bilinear",
         decoder="cpu",

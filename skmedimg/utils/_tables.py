@@ -57,7 +57,7 @@ def _shown(columns, max_rows):
     return names, cells, n_rows - shown
 
 
-def format_table(columns, *, title=None, max_rows=_MAX_ROWS):
+def format_table(columns, *, title=None, max_rows=_MAX_ROWS, align="auto"):
     """Return ``columns`` (a mapping of equal-length sequences) as aligned text.
 
     Parameters
@@ -68,11 +68,14 @@ def format_table(columns, *, title=None, max_rows=_MAX_ROWS):
         A first line above the header.
     max_rows : int or None, default=20
         Rows shown; a last line counts the others.
+    align : {"auto", "right"}, default="auto"
+        ``"auto"``: numbers right-aligned, text left-aligned; ``"right"``:
+        every column right-aligned (cells already formatted as text).
 
     Returns
     -------
     text : str
-        Numbers right-aligned, text left-aligned.
+        The header and one line per row.
     """
     names, cells, n_hidden = _shown(columns, max_rows)
     widths = [
@@ -80,7 +83,9 @@ def format_table(columns, *, title=None, max_rows=_MAX_ROWS):
         for j, name in enumerate(names)
     ]
     numeric = [
-        all(_is_number(columns[name][i]) for i in range(len(cells))) for name in names
+        align == "right"
+        or all(_is_number(columns[name][i]) for i in range(len(cells)))
+        for name in names
     ]
 
     def line(values):
