@@ -27,7 +27,13 @@ from skorch.callbacks import EarlyStopping, LRScheduler
 from skorch.helper import predefined_split
 from torch import nn
 
-from ..utils import check_images, check_labels, read_image_sizes, resolve_verbose
+from ..utils import (
+    check_images,
+    check_labels,
+    read_image_sizes,
+    resolve_verbose,
+    reused_host_memory,
+)
 from ..utils import check_size as _check_size
 from ._augment import AUGMENT_PRESETS, make_augment
 from ._backbone import (
@@ -1306,6 +1312,7 @@ callable or None, default="auto"
             with (
                 torch_random(train_seed, self.device_, cpu_state=cpu_state),
                 device_lock(self.device_, enabled=self.lock_gpu),
+                reused_host_memory(self.device_),
             ):
                 net = self._fit_on_device(
                     module,

@@ -18,7 +18,10 @@ per chunk. They do it here, with one rule for each choice:
   :data:`~skmedimg.neural._module.CHANNELS_LAST_DEVICES`
   (:func:`~skmedimg.neural._module.uses_channels_last`);
 * **precision**: autocast to the estimator's dtype; gradients only where they
-  are asked for (Grad-CAM), in float32.
+  are asked for (Grad-CAM), in float32;
+* **host memory**: on the CPU, freed activations are kept for the next batch
+  instead of being unmapped and faulted in again
+  (:func:`~skmedimg.utils.reused_host_memory`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import contextlib
 import numpy as np
 import torch
 
+from ..utils import reused_host_memory
 from ._data import TensorBatchIterator, TensorDataset, decode_chunks
 from ._device import autocast
 from ._device_lock import device_lock
@@ -111,7 +115,11 @@ class BackboneRunner:
 
         The outputs stay on the device until the end (no host wait per batch).
         """
-        with self.computing(), self._bar(len(images)) as bar:
+        with (
+            reused_host_memory(self.device),
+            self.computing(),
+            self._bar(len(images)) as bar,
+        ):
             out = []
             for batch, _ in self.batches(images):
                 out.append(fn(batch).float())
@@ -133,7 +141,7 @@ class BackboneRunner:
         Returns a float32 array of shape ``(len(indices), n_outputs)``.
         """
         out = np.empty((len(indices), n_outputs), np.float32)
-        with self._bar(len(indices)) as bar:
+        with reused_host_memory(self.device), self._bar(len(indices)) as bar:
             for start, images in self.chunks(X, indices, decode):
                 with self.computing():
                     block = torch.cat(

@@ -25,6 +25,7 @@ from ..neural import (
     start_data_parallel,
     torch_random,
 )
+from ..utils import reused_host_memory
 from ._data import check_masks, normalize_image, read_segmentation_images
 from ._metrics import dice_score, mean_dice
 from ._networks import NETWORKS, build_network, encoder_reduction, size_multiple
@@ -547,7 +548,7 @@ class CNNSegmenter(BaseEstimator):
             order = rng.permutation(len(data))
             valid_idx, train_idx = np.sort(order[:n_valid]), np.sort(order[n_valid:])
 
-        with torch_random(seed, device):
+        with torch_random(seed, device), reused_host_memory(device):
             module = build_network(
                 self.network,
                 spatial_dims=spatial_dims,
@@ -851,13 +852,14 @@ class CNNSegmenter(BaseEstimator):
             X, self.spatial_dims_, n_channels=self.n_channels_in_
         )
         amp_dtype = loaded_precision(self.precision, self.device_)
-        for im in images:
-            tensor = torch.from_numpy(
-                np.ascontiguousarray(
-                    np.moveaxis(normalize_image(im, self.normalize), -1, 0)
+        with reused_host_memory(self.device_):
+            for im in images:
+                tensor = torch.from_numpy(
+                    np.ascontiguousarray(
+                        np.moveaxis(normalize_image(im, self.normalize), -1, 0)
+                    )
                 )
-            )
-            yield self._predict_one(tensor, self.device_, amp_dtype)
+                yield self._predict_one(tensor, self.device_, amp_dtype)
 
     @staticmethod
     def _stack(items):

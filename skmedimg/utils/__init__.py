@@ -6,13 +6,15 @@ API, may change without deprecation): ``check_size``, ``item_name``,
 ``overlapped``, ``read_chunked``, ``as_image_cache``, ``resolve_verbose``
 (the rule of ``verbose="auto"``), ``warn_upscale``, the cache entry helpers
 ``HEADER_SIZE``, ``entry_crc_ok`` and ``read_entry``, the renamed-parameter rule
-``DEPRECATED``, ``renamed_argument`` and ``renamed_attribute``, and the
-printable tables ``ColumnTable`` and ``format_table``. No subpackage
-imports another's private modules (``tests/test_layering.py``).
+``DEPRECATED``, ``renamed_argument`` and ``renamed_attribute``, the
+printable tables ``ColumnTable`` and ``format_table``, and
+``reused_host_memory`` (CPU compute reuses freed host memory). No
+subpackage imports another's private modules (``tests/test_layering.py``).
 """
 
 from ._checks import check_size
 from ._deprecation import DEPRECATED, renamed_argument, renamed_attribute
+from ._host_memory import reused_host_memory
 from ._image_cache import HEADER_SIZE, ImageCache, entry_crc_ok, read_entry
 from ._io import (
     IMAGE_EXTENSIONS,

@@ -1,0 +1,122 @@
+"""reused_host_memory: CPU compute reuses freed host memory (glibc only)."""
+
+import resource
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from skmedimg.neural import BackboneRunner
+from skmedimg.utils import _host_memory
+from skmedimg.utils import reused_host_memory
+
+glibc = pytest.mark.skipif(
+    not _host_memory.enabled(), reason="the tuning applies to glibc's malloc only"
+)
+
+
+def _faults_per_round(n_rounds=8):
+    """Minor page faults of each forward pass of a small convolutional
+    network whose activations (34 MB each) are freed after every pass."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 32, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(32, 32, 3, padding=1),
+        torch.nn.ReLU(),
+    ).eval()
+    x = torch.rand(16, 3, 128, 128)
+    faults = []
+    with torch.inference_mode():
+        for _ in range(n_rounds):
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            net(x)
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return faults
+
+
+@glibc
+def test_blocks_nest_and_the_last_restores():
+    assert _host_memory.depth() == 0
+    with reused_host_memory("cpu"):
+        assert _host_memory.depth() == 1
+        with reused_host_memory(torch.device("cpu")):
+            assert _host_memory.depth() == 2
+        assert _host_memory.depth() == 1
+    assert _host_memory.depth() == 0
+
+
+@glibc
+def test_an_error_inside_still_restores():
+    with pytest.raises(RuntimeError, match="boom"):
+        with reused_host_memory("cpu"):
+            raise RuntimeError("boom")
+    assert _host_memory.depth() == 0
+
+
+def test_other_devices_and_the_switch_leave_malloc_alone(monkeypatch):
+    with reused_host_memory("cuda:0"), reused_host_memory("mps"):
+        assert _host_memory.depth() == 0
+    monkeypatch.setenv(_host_memory.ENV, "0")
+    assert not _host_memory.enabled()
+    with reused_host_memory("cpu"):
+        assert _host_memory.depth() == 0
+
+
+@glibc
+def test_large_buffers_are_reused_not_faulted_in_again():
+    # The activations are above glibc's largest dynamic mmap threshold (32
+    # MB): outside the block every pass maps fresh pages; inside, the heap
+    # keeps them (it may still grow once or twice, while allocations settle).
+    pages = 16 * 32 * 128 * 128 * 4 // resource.getpagesize()
+    outside = _faults_per_round()
+    with reused_host_memory("cpu"):
+        inside = _faults_per_round()
+    assert np.median(outside) > pages / 2, outside
+    assert np.median(inside) < pages / 10, inside
+    assert sum(inside) < sum(outside) / 2, (inside, outside)
+
+
+@glibc
+def test_threads_share_one_setting():
+    entered, release = threading.Barrier(3), threading.Event()
+
+    def work():
+        with reused_host_memory("cpu"):
+            entered.wait()
+            release.wait()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    entered.wait()
+    assert _host_memory.depth() == 2
+    release.set()
+    for t in threads:
+        t.join()
+    assert _host_memory.depth() == 0
+
+
+@glibc
+def test_the_backbone_runner_computes_inside_the_block():
+    depths = []
+
+    def fn(batch):
+        depths.append(_host_memory.depth())
+        return batch.float().mean(dim=(1, 2, 3))[:, None]
+
+    images = torch.zeros((10, 4, 4, 3), dtype=torch.uint8)
+    runner = BackboneRunner("cpu", batch_size=4, lock=False)
+    out = runner.run(images, fn)
+    assert out.shape == (10, 1)
+    streamed = runner.stream(
+        np.zeros((10, 4, 4, 3), np.uint8),
+        np.arange(10),
+        lambda X, part: torch.from_numpy(X[part]),
+        fn,
+        1,
+    )
+    assert streamed.shape == (10, 1)
+    assert depths and set(depths) == {1}
+    assert _host_memory.depth() == 0
