@@ -549,6 +549,20 @@ class DiskImages:
         store = fd = None
         failures = []
         decoder = "device" if decode_on_device and device is not None else "cpu"
+        # Entries already in the cache are used where they are, unread: every
+        # batch read checks their CRC (and decodes the source of a bad one).
+        pending = []
+        for index in range(n):
+            item = X[index]
+            key = None
+            if cache is not None and isinstance(item, str):
+                key = cache.key(item, image_size=size, color=color, decoder=decoder)
+            if key is not None and cache.has(key, shape):
+                paths[index] = str(cache.entry_path(key))
+                offsets[index] = HEADER_SIZE
+                verified[index] = True
+            else:
+                pending.append(index)
         try:
             for chunk in iter_image_chunks(
                 X,
@@ -556,6 +570,7 @@ class DiskImages:
                 color=color,
                 chunk_size=chunk_size,
                 cache=cache,
+                indices=np.asarray(pending, dtype=np.int64),
                 n_jobs=n_jobs,
                 device=device,
                 decode_on_device=decode_on_device,

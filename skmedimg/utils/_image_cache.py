@@ -226,6 +226,30 @@ class ImageCache:
         except OSError:
             pass
 
+    def has(self, key, shape):
+        """Whether an entry of ``shape`` (height, width, channels) exists.
+
+        Only its header and length are checked, not its pixels: a reader of
+        the entry checks the CRC (``load``, or ``read_entry`` with
+        ``entry_crc_ok``) and decodes the source again if it fails. Counts a
+        hit when True.
+        """
+        if key is None:
+            return False
+        path = self.entry_path(key)
+        try:
+            with open(path, "rb") as fh:
+                header = self._read_header(fh)
+                length = os.fstat(fh.fileno()).st_size
+        except OSError:
+            return False
+        if header is None or header[0] != tuple(int(s) for s in shape):
+            return False
+        if length != HEADER_SIZE + int(np.prod(shape)):
+            return False
+        self._count("hits")
+        return True
+
     def load(self, key):
         """The image of an entry, verified, or None (absent or damaged).
 

@@ -180,3 +180,38 @@ def test_in_memory_images_are_not_cached(tmp_path):
     X = np.zeros((3, 10, 10), dtype=np.uint8)
     _read_through(X, cache)
     assert cache.writes == 0 and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("damage", ["crc", "short", "header", "vanished"])
+def test_streamed_training_images_never_use_a_damaged_entry(tmp_path, damage):
+    # A streamed fit takes entries found in the cache without reading them
+    # (header and length only); every batch read checks their pixels.
+    from skmedimg.neural._data import DiskImages
+
+    paths = np.asarray(
+        [_write(tmp_path / f"{i}.png", 30 * i) for i in range(4)], dtype=object
+    )
+    cache = ImageCache(tmp_path / "cache")
+    expected = _read_through(list(paths), cache)
+    entry = cache.entry_path(cache.key(paths[2], image_size=(8, 8), color="rgb"))
+    data = bytearray(entry.read_bytes())
+    if damage == "crc":
+        data[-5] ^= 0xFF
+    elif damage == "short":
+        data = data[:-10]
+    elif damage == "header":
+        data[:8] = b"NOTMAGIC"
+    warm = ImageCache(tmp_path / "cache")
+    if damage == "crc":  # found, read later: the CRC catches it
+        entry.write_bytes(bytes(data))
+        images = DiskImages.from_images(paths, size=(8, 8), color="rgb", cache=warm)
+        assert warm.hits == 4 and warm.misses == 0
+    elif damage == "vanished":  # found, then removed before the batch read
+        images = DiskImages.from_images(paths, size=(8, 8), color="rgb", cache=warm)
+        os.remove(entry)
+    else:  # refused at once, decoded again
+        entry.write_bytes(bytes(data))
+        images = DiskImages.from_images(paths, size=(8, 8), color="rgb", cache=warm)
+        assert warm.hits == 3
+    np.testing.assert_array_equal(images.read().numpy(), expected)
+    np.testing.assert_array_equal(images.read(np.array([2, 0])).numpy(), expected[[2, 0]])
