@@ -26,6 +26,8 @@ counted by wrapping the reader's file opener, ``n_jobs=1``).
 Usage::
 
     python benchmarks/bench_scale.py [--sizes 2000 8000 32000] [--no-finetune]
+        [--finetune-max 8000] [--model test_resnet] [--fit-only]
+        [--calls "fit frozen" "fit 1 fine-tune epoch" predict_proba transform]
 """
 
 import json
@@ -47,6 +49,7 @@ ALL_SIZES = (2000, 8000, 32000)
 ORIGINAL = 512
 TARGET = 224
 MODEL = "tf_efficientnet_lite0"
+CALLS = ("fit frozen", "fit 1 fine-tune epoch", "predict_proba", "transform")
 
 
 def make_folder(folder, n_images, seed=0):
@@ -241,6 +244,12 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000])
     parser.add_argument("--no-finetune", action="store_true")
     parser.add_argument(
+        "--finetune-max",
+        type=int,
+        default=None,
+        help="run the fine-tuning arms only on folders of at most this many images",
+    )
+    parser.add_argument(
         "--fit-only",
         action="store_true",
         help="skip the predict_proba and transform arms (the largest folders)",
@@ -250,6 +259,13 @@ def main():
         default=MODEL,
         help="timm backbone (random weights unless it is the default); a small "
         "one such as test_resnet makes 32,000 images affordable on a CPU",
+    )
+    parser.add_argument(
+        "--calls",
+        nargs="+",
+        choices=CALLS,
+        default=None,
+        help="run only these calls (default: all that the other options leave)",
     )
     parser.add_argument("--grid-images", type=int, default=200)
     parser.add_argument("--work", type=Path, default=None, help="scratch folder")
@@ -274,7 +290,7 @@ def main():
             np.save(work / "labels.npy", labels)
             cache = work / f"cache_{n}"
             kinds = ["fit frozen"]
-            if not args.no_finetune:
+            if not args.no_finetune and n <= (args.finetune_max or n):
                 kinds.append("fit 1 fine-tune epoch")
             base = {
                 "paths": str(work / "paths.npy"),
@@ -282,6 +298,7 @@ def main():
                 "threads": threads,
                 "model_name": args.model,
             }
+            kinds = [k for k in kinds if args.calls is None or k in args.calls]
             for kind in kinds:
                 shutil.rmtree(cache, ignore_errors=True)
                 ways = [("in memory", None), ("streamed", "cold"), ("streamed", "warm")]
@@ -317,7 +334,14 @@ def main():
             )
             clf.set_params(max_epochs=1)
             joblib.dump(clf.fit(paths[:64], labels[:64]), model)
-            for kind in () if args.fit_only else ("predict_proba", "transform"):
+            later = () if args.fit_only else ("predict_proba", "transform")
+            later = [k for k in later if args.calls is None or k in args.calls]
+            if later and not any(k == "fit frozen" for k in kinds):
+                shutil.rmtree(cache, ignore_errors=True)
+                # warm the cache for the streamed predict / transform rows
+                warm = {**base, "kind": "fit frozen", "way": "streamed", "cache": str(cache)}
+                spawn(warm)
+            for kind in later:
                 baseline = None
                 for way in ("in memory", "streamed"):
                     arm = {
@@ -348,9 +372,11 @@ def main():
                     print(row, flush=True)
             shutil.rmtree(folder, ignore_errors=True)
             shutil.rmtree(cache, ignore_errors=True)
-        grid_folder = work / "grid"
-        paths, labels = make_folder(grid_folder, args.grid_images, seed=1)
-        grid_rows = count_grid_decodes(paths, labels, threads, work / "grid_cache")
+        grid_rows = []
+        if args.grid_images:  # 0: no grid search part
+            grid_folder = work / "grid"
+            paths, labels = make_folder(grid_folder, args.grid_images, seed=1)
+            grid_rows = count_grid_decodes(paths, labels, threads, work / "grid_cache")
         for row in grid_rows:
             print(row, flush=True)
     finally:
@@ -374,7 +400,9 @@ def main():
         "sizes": args.sizes,
         "not_run": not_run,
         "finetune": not args.no_finetune,
+        "finetune_max": args.finetune_max,
         "fit_only": args.fit_only,
+        "calls": args.calls or list(CALLS),
         "threads": threads,
         "load_before": load_before,
         "load_after": os.getloadavg(),
@@ -397,6 +425,8 @@ def main():
         "memory (the head's training set: 4 bytes per feature, 5 KB per image "
         "for tf_efficientnet_lite0's 1280), by design",
         f"sizes not run on this machine: {not_run or 'none'}",
+        "CPU arms run with host memory reuse on (the default; "
+        "SKMEDIMG_REUSE_HOST_MEMORY, see bench_host_memory.py for its effect)",
     ]
     report(
         "scale",
@@ -421,13 +451,14 @@ def main():
     )
     from _common import table
 
-    print()
-    print(
-        table(
-            grid_rows,
-            ["part", "way", "n_images", "decodes", "decodes_per_image", "seconds"],
+    if grid_rows:
+        print()
+        print(
+            table(
+                grid_rows,
+                ["part", "way", "n_images", "decodes", "decodes_per_image", "seconds"],
+            )
         )
-    )
 
 
 def argparse_hidden():

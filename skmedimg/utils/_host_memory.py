@@ -29,8 +29,12 @@ kept), so that each batch reuses the previous batch's pages; when the
 outermost such block ends it calls ``malloc_trim(0)``, which gives the free
 pages back to the system, and sets the thresholds to 32 MiB (mmap) and 64 MiB
 (trim), the largest values glibc's own adjustment reaches (``mallopt`` cannot
-turn that adjustment back on). Peak memory is unchanged in kind: a batch's
-activations are held either way, now by the heap between batches.
+turn that adjustment back on). The price is resident memory: freed
+activations stay in the heap between batches, and blocks of one size do not
+always fit requests of another, so the peak grows by a constant (per model
+and batch size, not per image): 1.13-1.52 times the peak with glibc's
+defaults in ``benchmarks/bench_host_memory.py``, where the calls ran 1.5-2.3
+times as fast.
 
 Elsewhere (macOS, Windows, musl, a GPU device) nothing changes. Setting the
 environment variable ``SKMEDIMG_REUSE_HOST_MEMORY=0`` turns it off.
