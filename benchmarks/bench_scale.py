@@ -285,7 +285,9 @@ def main():
             folder = work / f"jpeg_{n}"
             start = time.perf_counter()
             paths, labels = make_folder(folder, n)
-            print(f"{n} JPEGs written in {time.perf_counter() - start:.0f} s", flush=True)
+            print(
+                f"{n} JPEGs written in {time.perf_counter() - start:.0f} s", flush=True
+            )
             np.save(work / "paths.npy", paths)
             np.save(work / "labels.npy", labels)
             cache = work / f"cache_{n}"
@@ -339,7 +341,12 @@ def main():
             if later and not any(k == "fit frozen" for k in kinds):
                 shutil.rmtree(cache, ignore_errors=True)
                 # warm the cache for the streamed predict / transform rows
-                warm = {**base, "kind": "fit frozen", "way": "streamed", "cache": str(cache)}
+                warm = {
+                    **base,
+                    "kind": "fit frozen",
+                    "way": "streamed",
+                    "cache": str(cache),
+                }
                 spawn(warm)
             for kind in later:
                 baseline = None

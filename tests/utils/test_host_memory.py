@@ -1,15 +1,19 @@
 """reused_host_memory: CPU compute reuses freed host memory (glibc only)."""
 
+import json
+import os
 import resource
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from skmedimg.neural import BackboneRunner
-from skmedimg.utils import _host_memory
-from skmedimg.utils import reused_host_memory
+from skmedimg.utils import _host_memory, reused_host_memory
 
 glibc = pytest.mark.skipif(
     not _host_memory.enabled(), reason="the tuning applies to glibc's malloc only"
@@ -66,15 +70,40 @@ def test_other_devices_and_the_switch_leave_malloc_alone(monkeypatch):
         assert _host_memory.depth() == d0
 
 
+_FAULTS_SCRIPT = """
+import json
+from tests.utils.test_host_memory import _faults_per_round
+from skmedimg.utils import reused_host_memory
+outside = _faults_per_round()
+with reused_host_memory("cpu"):
+    inside = _faults_per_round()
+print(json.dumps([outside, inside]))
+"""
+
+
 @glibc
 def test_large_buffers_are_reused_not_faulted_in_again():
     # The activations are above glibc's largest dynamic mmap threshold (32
     # MB): outside the block every pass maps fresh pages; inside, the heap
     # keeps them (it may still grow once or twice, while allocations settle).
+    # In a fresh process: a heap left large by earlier work would serve them
+    # without faults either way.
+    root = Path(__file__).resolve().parents[2]
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    )
+    env.pop(_host_memory.ENV, None)
+    out = subprocess.run(
+        [sys.executable, "-c", _FAULTS_SCRIPT],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env=env,
+    )
+    outside, inside = json.loads(out.stdout.strip().splitlines()[-1])
     pages = 16 * 32 * 128 * 128 * 4 // resource.getpagesize()
-    outside = _faults_per_round()
-    with reused_host_memory("cpu"):
-        inside = _faults_per_round()
     assert np.median(outside) > pages / 2, outside
     assert np.median(inside) < pages / 10, inside
     assert sum(inside) < sum(outside) / 2, (inside, outside)
