@@ -29,7 +29,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -37,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import base_parser, report, resolve, setup_threads  # noqa: E402
-from bench_scale import make_folder  # noqa: E402
+from bench_scale import PeakAnon, make_folder  # noqa: E402
 
 MODEL = "tf_efficientnet_lite0"
 ARMS = (
@@ -48,17 +47,6 @@ ARMS = (
     "CNNSegmenter fit 3-D",
     "CNNSegmenter predict 3-D",
 )
-
-
-def _rss_anon_kb():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def _classifier(freeze, streamed, cache):
@@ -99,15 +87,12 @@ def run_arm(arm):
     import torch
 
     torch.set_num_threads(arm["threads"])
-    peak = [_rss_anon_kb()]
-    stop = threading.Event()
+    with PeakAnon() as peak:
+        record = _timed_call(arm)
+    return {**record, "peak_anon_mb": peak.mb}
 
-    def sample():
-        while not stop.wait(0.01):
-            peak[0] = max(peak[0], _rss_anon_kb())
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+def _timed_call(arm):
     kind = arm["kind"]
     if kind.startswith("CNNSegmenter"):
         from skmedimg.datasets import make_segmentation_phantoms
@@ -141,14 +126,11 @@ def run_arm(arm):
         seg.predict(X)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
-    stop.set()
-    sampler.join()
     return {
         "seconds": round(seconds, 2),
         "sys_s": round(after.ru_stime - before.ru_stime, 2),
         "user_s": round(after.ru_utime - before.ru_utime, 2),
         "minor_faults": after.ru_minflt - before.ru_minflt,
-        "peak_anon_mb": round(peak[0] / 1024, 1),
     }
 
 

@@ -118,21 +118,40 @@ def _rss_anon_kb():
     return 0
 
 
+class PeakAnon:
+    """Sample the anonymous resident memory every 10 ms; ``mb`` is its peak."""
+
+    def __enter__(self):
+        import threading
+
+        self._peak = _rss_anon_kb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.01):
+            self._peak = max(self._peak, _rss_anon_kb())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mb(self):
+        return round(self._peak / 1024, 1)
+
+
 def run_arm(arm):
     """One measurement in this process; returns its record."""
-    import threading
+    with PeakAnon() as peak_anon:
+        record = _timed_arm(arm)
+    return {**record, "peak_anon_mb": peak_anon.mb}
 
+
+def _timed_arm(arm):
     import torch
-
-    peak_anon = [_rss_anon_kb()]
-    stop = threading.Event()
-
-    def sample():
-        while not stop.wait(0.01):
-            peak_anon[0] = max(peak_anon[0], _rss_anon_kb())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
 
     torch.set_num_threads(arm["threads"])
     paths = np.load(arm["paths"], allow_pickle=True)
@@ -161,14 +180,8 @@ def run_arm(arm):
         )
         extractor.fit(paths[:8]).transform(paths)
     seconds = time.perf_counter() - start
-    stop.set()
-    sampler.join()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {
-        "seconds": round(seconds, 2),
-        "peak_anon_mb": round(peak_anon[0] / 1024, 1),
-        "peak_rss_mb": round(peak, 1),
-    }
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1)}
 
 
 def spawn(arm):
