@@ -37,6 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import base_parser, report, resolve, setup_threads  # noqa: E402
 from bench_scale import PeakAnon, make_folder  # noqa: E402
+from bench_scale import _classifier as scale_classifier  # noqa: E402
 
 MODEL = "tf_efficientnet_lite0"
 ARMS = (
@@ -50,21 +51,9 @@ ARMS = (
 
 
 def _classifier(freeze, streamed, cache):
-    from skmedimg.neural import CNNClassifier
-
-    return CNNClassifier(
-        MODEL,
-        recipe=None,
-        freeze=freeze,
-        image_size=224,
-        max_epochs=1 if freeze == "none" else 5,
-        batch_size=32,
-        device="cpu",
-        random_state=0,
-        in_memory_limit=0 if streamed else None,
-        image_cache=cache if streamed else None,
-        verbose=0,
-    )
+    """The classifier of ``bench_scale.py``, with ``tf_efficientnet_lite0``."""
+    way = "streamed" if streamed else "in memory"
+    return scale_classifier({"way": way, "model_name": MODEL}, cache, freeze)
 
 
 def _segmenter(volumes):

@@ -549,18 +549,25 @@ class DiskImages:
         store = fd = None
         failures = []
         decoder = "device" if decode_on_device and device is not None else "cpu"
+        # The cache key of each file (None: not cached), computed once.
+        keys = np.empty(n, dtype=object)
+
+        def take_entry(index):
+            paths[index] = str(cache.entry_path(keys[index]))
+            offsets[index] = HEADER_SIZE
+            verified[index] = True
+
         # Entries already in the cache are used where they are, unread: every
         # batch read checks their CRC (and decodes the source of a bad one).
         pending = []
         for index in range(n):
             item = X[index]
-            key = None
             if cache is not None and isinstance(item, str):
-                key = cache.key(item, image_size=size, color=color, decoder=decoder)
-            if key is not None and cache.has(key, shape):
-                paths[index] = str(cache.entry_path(key))
-                offsets[index] = HEADER_SIZE
-                verified[index] = True
+                keys[index] = cache.key(
+                    item, image_size=size, color=color, decoder=decoder
+                )
+            if keys[index] is not None and cache.has(keys[index], shape):
+                take_entry(index)
             else:
                 pending.append(index)
         try:
@@ -579,15 +586,9 @@ class DiskImages:
                 if failures:
                     continue  # read on, to name every bad image
                 for index, image in zip(chunk.indices, chunk.images, strict=True):
-                    item = X[index]
-                    key = None
-                    if cache is not None and isinstance(item, str):
-                        key = cache.key(item, image_size=size, color=color, decoder=decoder)
-                    entry = None if key is None else cache.entry_path(key)
-                    if entry is not None and os.path.exists(entry):
-                        paths[index] = str(entry)
-                        offsets[index] = HEADER_SIZE
-                        verified[index] = True
+                    key = keys[index]
+                    if key is not None and os.path.exists(cache.entry_path(key)):
+                        take_entry(index)  # the reader stored it
                         continue
                     if fd is None:
                         store = _TemporaryStore()
