@@ -26,7 +26,6 @@ Usage::
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import base_parser, report, resolve, setup_threads  # noqa: E402
 from bench_scale import PeakAnon, make_folder  # noqa: E402
 from bench_scale import _classifier as scale_classifier  # noqa: E402
+from bench_scale import spawn as spawn_arm  # noqa: E402
 
 MODEL = "tf_efficientnet_lite0"
 ARMS = (
@@ -125,16 +125,7 @@ def _timed_call(arm):
 
 def spawn(arm, reuse):
     env = dict(os.environ, SKMEDIMG_REUSE_HOST_MEMORY="1" if reuse else "0")
-    out = subprocess.run(
-        [sys.executable, __file__, "--arm", json.dumps(arm)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    if out.returncode:
-        raise RuntimeError(f"arm {arm['kind']} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return spawn_arm(arm, script=__file__, env=env)
 
 
 def main():

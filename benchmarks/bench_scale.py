@@ -184,15 +184,18 @@ def _timed_arm(arm):
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1)}
 
 
-def spawn(arm):
+def spawn(arm, script=__file__, env=None):
+    """Run ``script --arm ARM`` in a process of its own; returns its record."""
     out = subprocess.run(
-        [sys.executable, __file__, "--arm", json.dumps(arm)],
+        [sys.executable, script, "--arm", json.dumps(arm)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if out.returncode:
-        raise RuntimeError(f"arm {arm['kind']} {arm['way']} failed:\n{out.stderr}")
+        name = " ".join(str(arm[k]) for k in ("kind", "way") if k in arm)
+        raise RuntimeError(f"arm {name} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
